@@ -24,8 +24,8 @@ install: $(STAMP)
 
 install-train: $(TRAIN_STAMP)
 
-tests/js/node_modules: tests/js/package.json
-	cd tests/js && npm install --no-audit --no-fund --silent
+tests/js/node_modules: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --silent
 	touch $@
 
 run: $(STAMP)

@@ -117,20 +117,22 @@ def manifest_json(*, folder: str, title: str, artist: str, duration: float, file
 
 
 def write_song_index(out_root: Path) -> Path:
-    """Write out_root/songs.json listing every bundle folder (one with a bundle.json) under it."""
+    """Write out_root/songs.json listing every bundle folder (one with a bundle.json) at any depth under it."""
     out_root = Path(out_root)
     songs = []
-    for folder in sorted(p for p in out_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        manifest = folder / MANIFEST_NAME
-        if not manifest.is_file():
+    manifests = sorted(out_root.rglob(MANIFEST_NAME))
+    for manifest in manifests:
+        folder = manifest.parent
+        relative = folder.relative_to(out_root)
+        if folder == out_root or any(part.startswith(".") for part in relative.parts):
             continue
         try:
             info = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            log.warning("skipping %s in the song index: unreadable %s (%s)", folder.name, MANIFEST_NAME, exc)
+            log.warning("skipping %s in the song index: unreadable %s (%s)", relative, MANIFEST_NAME, exc)
             continue
         songs.append({
-            "folder": folder.name,
+            "folder": relative.as_posix(),
             "title": info.get("title", folder.name),
             "artist": info.get("artist", ""),
             "duration": info.get("duration", 0.0),
