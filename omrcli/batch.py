@@ -182,7 +182,7 @@ def _publish(staging: Path, job: Job) -> list[str]:
             continue
         target = job.out_dir / item.name
         os.replace(item, target)
-        published.append(str(target))
+        published.append(safe_display(target))
 
     bundle_root = staging / "bundle"
     if bundle_root.is_dir():
@@ -191,7 +191,7 @@ def _publish(staging: Path, job: Job) -> list[str]:
             if songs.exists():
                 shutil.rmtree(songs)
             os.replace(folder, songs)
-            published.append(str(songs))
+            published.append(safe_display(songs))
     return published
 
 

@@ -156,6 +156,10 @@ def convert_file(path: Path, staging: Path, stem: str, detector: Detector,
         result.error = str(error)
     except MemoryError:
         result.error = f"{name}: ran out of memory; give a smaller image or lower --dpi"
+    except Exception as error:  # one input's bug must not stop the batch
+        log.exception("unexpected failure on %s", name)
+        result.error = (f"{name}: conversion failed with an internal error ({type(error).__name__}: {error}); "
+                        "please report this input")
     finally:
         result.seconds = time.perf_counter() - start
     return result
@@ -201,7 +205,8 @@ def _convert(path: Path, staging: Path, stem: str, detector: Detector, options: 
     result.notes = int(stats.get("notes", 0))
     result.warnings.extend(music.warnings)
 
-    title = options.title or stem
+    # A file name that is not valid UTF-8 arrives with surrogate escapes, which XML cannot hold.
+    title = options.title or stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     with _timed(result, "score"):
         from omrcli.score import build_score
 

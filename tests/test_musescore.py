@@ -28,7 +28,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_output_valid_against_schema(converted: Path) -> None:
     from tests.musicxml_schema import assert_valid_musicxml
 
-    assert_valid_musicxml(converted)
+    assert_valid_musicxml(converted.read_bytes())
 
 
 def test_musescore_imports_output(converted: Path, tmp_path: Path) -> None:

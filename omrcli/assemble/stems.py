@@ -1,0 +1,337 @@
+"""STEMS and BEAMS: measured on the binary image beside each notehead.
+
+A stem is a vertical ink run at the left or right edge of a notehead that reaches at least
+`MIN_STEM_REACH` interlines beyond the head's centre. Heads on one stem form a chord, including
+seconds whose heads sit on both sides of the stem. Beams are thick horizontal runs: the page is
+opened with a vertical then a horizontal structuring element (both in interline units), which
+keeps beams (and heads, rests, clefs: masked out by their detected boxes) and removes staff
+lines, stems, ledger lines, ties and slurs. The beams of a stem are counted on the beam mask just
+beside its free end; stems touching one connected beam form a beam group. Flags come from the
+detected flag symbols. Detected stem and beam boxes are only extra evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from omrcli.assemble.attach import Glyph, PageContext
+
+MIN_STEM_REACH = 1.6  # interlines from the head centre to the stem's free end (detected stems)
+MIN_STEM_FREE = 1.2  # interlines of stem beyond the heads it crosses (measured stems)
+STEM_ZONE_IN = 0.35  # interlines inside the head box searched for its stem
+STEM_ZONE_OUT = 0.25  # interlines outside the head box
+STEM_MERGE = 0.35  # stems closer than this (interlines) with overlapping extents are one stem
+BEAM_MIN_THICKNESS = 0.28  # interlines; staff lines, stems and slurs are thinner
+BEAM_MIN_LENGTH = 0.6  # interlines; stems are narrower
+BEAM_THICKNESS = 0.5  # nominal beam thickness, interlines
+BEAM_GAP = 0.25  # nominal gap between beams, interlines
+
+FLAG_COUNT = {
+    "flag8thUp": 1, "flag8thDown": 1,
+    "flag16thUp": 2, "flag16thDown": 2,
+    "flag32ndUp": 3, "flag32ndDown": 3,
+    "flag64thUp": 4, "flag64thDown": 4,
+}
+
+# Detected boxes that are not beams although they are thick: masked out of the beam mask.
+NOT_BEAM_PREFIXES = ("notehead", "accidental", "rest", "flag", "timeSig", "augmentationDot",
+                     "fermata", "tuplet", "grace")
+NOT_BEAM_CLASSES = ("gClef", "fClef", "cClef", "unpitchedPercussionClef1")
+
+
+@dataclass
+class Stem:
+    x: float
+    top: float
+    bottom: float
+    heads: list[int] = field(default_factory=list)  # indices into the staff's head list
+    direction: str = "up"
+    beams: int = 0
+    flags: int = 0
+    beam_labels: set[int] = field(default_factory=set)
+    group: int | None = None  # beam group id (page-wide), None when not beamed
+    width: float = 1.0
+
+    @property
+    def free_end(self) -> float:
+        return self.top if self.direction == "up" else self.bottom
+
+
+def _runs(mask: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """Runs of True in a 1-D mask as (start, end_exclusive), merging gaps of at most `gap`."""
+    if mask.size == 0:
+        return []
+    padded = np.concatenate(([False], mask, [False]))
+    diff = np.diff(padded.astype(np.int8))
+    starts = np.flatnonzero(diff == 1)
+    ends = np.flatnonzero(diff == -1)
+    runs: list[list[int]] = []
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        if runs and s - runs[-1][1] <= gap:
+            runs[-1][1] = e
+        else:
+            runs.append([s, e])
+    return [(a, b) for a, b in runs]
+
+
+class InkColumns:
+    """Cached vertical runs of ink, per column."""
+
+    def __init__(self, ink: np.ndarray, gap: int):
+        self.ink = ink
+        self.gap = gap
+        self.cache: dict[int, list[tuple[int, int]]] = {}
+
+    def runs(self, x: int) -> list[tuple[int, int]]:
+        if x not in self.cache:
+            self.cache[x] = _runs(self.ink[:, x] > 0, self.gap)
+        return self.cache[x]
+
+    def run_through(self, x: int, lo: float, hi: float) -> tuple[int, int] | None:
+        """The longest run in column x that meets rows [lo, hi]."""
+        if x < 0 or x >= self.ink.shape[1]:
+            return None
+        best = None
+        for a, b in self.runs(x):
+            if b > lo and a <= hi:
+                if best is None or b - a > best[1] - best[0]:
+                    best = (a, b)
+        return best
+
+
+def beam_mask(ctx: PageContext, glyphs: list[Glyph]) -> tuple[np.ndarray, np.ndarray]:
+    """Thick horizontal ink with the detected non-beam symbols removed, and its component labels."""
+    ink = (ctx.ink > 0).astype(np.uint8)
+    il = ctx.interline
+    kv = max(2, int(round(BEAM_MIN_THICKNESS * il)))
+    kh = max(3, int(round(BEAM_MIN_LENGTH * il)))
+    mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((kv, 1), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, kh), np.uint8))
+    pad = 0.08 * il
+    h, w = mask.shape
+    for g in glyphs:
+        if g.name.startswith(NOT_BEAM_PREFIXES) or g.name in NOT_BEAM_CLASSES:
+            x0 = max(0, int(np.floor(g.x0 - pad)))
+            x1 = min(w, int(np.ceil(g.x1 + pad)))
+            y0 = max(0, int(np.floor(g.y0 - pad)))
+            y1 = min(h, int(np.ceil(g.y1 + pad)))
+            mask[y0:y1, x0:x1] = 0
+    count, labels = cv2.connectedComponents(mask, connectivity=8)
+    return mask, labels
+
+
+def _excluded_columns(glyphs: list[Glyph], il: float) -> list[tuple[float, float, float, float]]:
+    """Boxes whose vertical strokes are not stems: accidentals, barlines, clefs, time signatures."""
+    boxes = []
+    shrink = 0.05 * il
+    for g in glyphs:
+        if g.name.startswith(("accidental", "timeSig")) or g.name in NOT_BEAM_CLASSES or g.name == "barline":
+            boxes.append((g.x0 + shrink, g.y0, g.x1 - shrink, g.y1))
+        elif g.name.startswith("flag"):
+            # A flag hangs from its stem at the box's left edge; its curve is no stem.
+            boxes.append((g.x0 + 0.2 * il, g.y0 - 0.6 * il, g.x1, g.y1 + 0.6 * il))
+    return boxes
+
+
+def _stem_candidates(head: Glyph, near: list[Glyph], columns: InkColumns, excluded, w: int):
+    """Vertical strokes at the head's edges: (free, x, top, bottom, normal) per column.
+
+    `free` is the stroke's length beyond the heads it crosses (stacked chord heads make tall ink
+    columns too). `normal` is True for a stem on the usual side: right and up, or left and down.
+    """
+    il = head.il
+    seed_lo = head.cy - 0.45 * il
+    seed_hi = head.cy + 0.45 * il
+    zones = (
+        ("right", head.x1 - STEM_ZONE_IN * il, head.x1 + STEM_ZONE_OUT * il),
+        ("left", head.x0 - STEM_ZONE_OUT * il, head.x0 + STEM_ZONE_IN * il),
+    )
+    out = []
+    for side, za, zb in zones:
+        for x in range(max(0, int(np.floor(za))), min(w, int(np.ceil(zb)) + 1)):
+            if any(bx0 <= x <= bx1 and by0 <= head.cy <= by1 for bx0, by0, bx1, by1 in excluded):
+                continue
+            run = columns.run_through(x, seed_lo, seed_hi)
+            if run is None:
+                continue
+            top, bottom = run
+            covered = [(g.y0, g.y1) for g in near if g.x0 - 1 <= x <= g.x1 + 1 and g.y1 > top and g.y0 < bottom]
+            covered.append((head.y0, head.y1))
+            up = min(c[0] for c in covered) - top
+            down = bottom - max(c[1] for c in covered)
+            free = max(up, down)
+            normal = (side == "right") == (up >= down)
+            out.append((free, x, top, bottom, normal))
+    return out
+
+
+def _widen(columns: InkColumns, x: int, top: int, bottom: int, head: Glyph, w: int) -> tuple[float, int]:
+    """Centre and width of the stroke around column x."""
+    il = head.il
+    seed_lo = head.cy - 0.45 * il
+    seed_hi = head.cy + 0.45 * il
+    xs = [x]
+    for dx in (-1, 1):
+        xx = x + dx
+        while 0 <= xx < w and abs(xx - x) <= 0.4 * il:
+            run = columns.run_through(xx, seed_lo, seed_hi)
+            if run is None or (run[1] - run[0]) < 0.7 * (bottom - top):
+                break
+            xs.append(xx)
+            xx += dx
+    return float(np.mean(xs)) + 0.5, len(xs)
+
+
+def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], columns: InkColumns,
+               labels: np.ndarray) -> tuple[list[Stem], list[int | None]]:
+    """Stems of one staff's heads; returns the stems and each head's stem index (or None).
+
+    First every head takes a stem on its usual side (right and up, left and down); then heads
+    left over may take an existing stem on the other side when they sit a second away from one
+    of its heads (the displaced head of a second in a chord).
+    """
+    excluded = _excluded_columns(glyphs, ctx.interline)
+    detected_stems = [g for g in glyphs if g.name == "stem"]
+    stems: list[Stem] = []
+    head_stem: list[int | None] = [None] * len(heads)
+    h, w = ctx.ink.shape[:2]
+
+    order = sorted(range(len(heads)), key=lambda i: heads[i].cx)
+    centres = np.array([heads[i].cx for i in order]) if heads else np.zeros(0)
+
+    def add(hi: int, x: float, top: float, bottom: float, width: int, create: bool = True) -> bool:
+        il = heads[hi].il
+        for si, stem in enumerate(stems):
+            if abs(stem.x - x) <= STEM_MERGE * il and top <= stem.bottom and bottom >= stem.top:
+                stem.top = min(stem.top, top)
+                stem.bottom = max(stem.bottom, bottom)
+                stem.heads.append(hi)
+                head_stem[hi] = si
+                return True
+        if not create:
+            return False
+        stems.append(Stem(x, top, bottom, [hi], width=width))
+        head_stem[hi] = len(stems) - 1
+        return True
+
+    candidates: dict[int, list] = {}
+    for hi, head in enumerate(heads):
+        if head.name in ("noteheadWhole", "noteheadDoubleWhole"):
+            continue
+        il = head.il
+        lo = int(np.searchsorted(centres, head.cx - 2.5 * il))
+        hi_ = int(np.searchsorted(centres, head.cx + 2.5 * il))
+        near = [heads[order[k]] for k in range(lo, hi_)]
+        cands = _stem_candidates(head, near, columns, excluded, w)
+        candidates[hi] = cands
+        normal = [c for c in cands if c[4] and c[0] >= MIN_STEM_FREE * il]
+        if normal:
+            free, x, top, bottom, _ = max(normal, key=lambda c: (round(c[0]), -abs(c[1] - head.cx)))
+            cx, width = _widen(columns, x, top, bottom, head, w)
+            add(hi, cx, float(top), float(bottom), width)
+
+    # Displaced heads of seconds: the other side of an existing stem.
+    for hi, cands in candidates.items():
+        if head_stem[hi] is not None:
+            continue
+        head = heads[hi]
+        il = head.il
+        other = sorted((c for c in cands if not c[4] and c[0] >= MIN_STEM_FREE * il), key=lambda c: -c[0])
+        for free, x, top, bottom, _ in other:
+            cx, width = _widen(columns, x, top, bottom, head, w)
+            match = [s for s in stems if abs(s.x - cx) <= STEM_MERGE * il and top <= s.bottom and bottom >= s.top]
+            if match and any(abs(heads[j].step - head.step) <= 1.2 for j in match[0].heads):
+                add(hi, cx, float(top), float(bottom), width, create=False)
+                break
+
+    # Extra evidence: a detected stem box touching a head still without a stem.
+    for hi, head in enumerate(heads):
+        if head_stem[hi] is not None or head.name in ("noteheadWhole", "noteheadDoubleWhole"):
+            continue
+        il = head.il
+        for st in detected_stems:
+            near_edge = (head.x0 - STEM_ZONE_OUT * il <= st.cx <= head.x0 + STEM_ZONE_IN * il
+                         or head.x1 - STEM_ZONE_IN * il <= st.cx <= head.x1 + STEM_ZONE_OUT * il)
+            if near_edge and st.y0 <= head.cy + 0.45 * il and st.y1 >= head.cy - 0.45 * il:
+                reach = max(head.cy - st.y0, st.y1 - head.cy)
+                if reach >= MIN_STEM_REACH * il:
+                    add(hi, st.cx, st.y0, st.y1, max(1, int(round(st.x1 - st.x0))))
+                    break
+
+    for stem in stems:
+        ys = [heads[i].cy for i in stem.heads]
+        up_reach = min(ys) - stem.top
+        down_reach = stem.bottom - max(ys)
+        stem.direction = "up" if up_reach >= down_reach else "down"
+    return stems, head_stem
+
+
+def count_beams(ctx: PageContext, stem: Stem, heads: list[Glyph], mask: np.ndarray,
+                labels: np.ndarray, il: float, detected_beams: list[Glyph] = ()) -> None:
+    """Count the beams at the stem's free end and note the beam components it touches."""
+    h, w = mask.shape
+    # The measured stem runs through its beams to the outermost one: count inside its extent,
+    # between the free end and the heads (masked out of the beam mask anyway).
+    margin = 0.1 * il
+    if stem.direction == "up":
+        y_a = stem.top - margin
+        y_b = min(heads[i].y0 for i in stem.heads) - 0.05 * il
+    else:
+        y_a = max(heads[i].y1 for i in stem.heads) + 0.05 * il
+        y_b = stem.bottom + margin
+    y_a = max(0, int(np.floor(y_a)))
+    y_b = min(h, int(np.ceil(y_b)))
+    if y_b <= y_a:
+        return
+    best = 0
+    labels_found: set[int] = set()
+    gap = max(1, int(round(0.08 * il)))
+    # Beams of this stem cross its column; a neighbour's beamlet stops short of it.
+    centre = int(np.floor(stem.x))
+    for x in (centre - 1, centre, centre + 1):
+        if x < 0 or x >= w:
+            continue
+        col = mask[y_a:y_b, x] > 0
+        count = 0
+        for a, b in _runs(col, gap):
+            length = b - a
+            if length < 0.14 * il:
+                continue  # the thin part of a tie or slur, not a beam
+            n = max(1, int(round((length + BEAM_GAP * il) / ((BEAM_THICKNESS + BEAM_GAP) * il))))
+            count += n
+            seg = labels[y_a + a:y_a + b, x]
+            labels_found.update(int(v) for v in seg if v > 0)
+        best = max(best, count)
+    stem.beams = min(best, 5)
+    stem.beam_labels = labels_found
+    if stem.beams == 0 and detected_beams:
+        # Extra evidence: a detected beam box over the stem's free end (a beam too thin or
+        # broken to survive the opening).
+        end = stem.free_end
+        for b in detected_beams:
+            if b.x0 - 0.2 * il <= stem.x <= b.x1 + 0.2 * il and b.y0 - 0.3 * il <= end <= b.y1 + 0.3 * il:
+                stem.beams = 1
+                stem.beam_labels = {-(id(b) % 1_000_000_007)}
+                break
+
+
+def attach_flags(stems: list[Stem], flags: list[Glyph]) -> None:
+    """Give each detected flag to the stem whose free end it hangs from."""
+    for flag in flags:
+        il = flag.il
+        best = None
+        for stem in stems:
+            if not (stem.x - 0.5 * il <= flag.x0 <= stem.x + 0.7 * il):
+                continue
+            end = stem.free_end
+            if not (flag.y0 - 0.8 * il <= end <= flag.y1 + 0.8 * il):
+                continue  # the flag must touch the free end of the stem
+            d = abs(flag.x0 - stem.x) + abs((flag.y0 if stem.direction == "up" else flag.y1) - end)
+            if best is None or d < best[0]:
+                best = (d, stem)
+        if best is not None:
+            best[1].flags = max(best[1].flags, FLAG_COUNT.get(flag.name, 1))
+            flag.used = True
