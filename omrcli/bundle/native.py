@@ -132,7 +132,8 @@ def write_song_index(out_root: Path) -> Path:
             log.warning("skipping %s in the song index: unreadable %s (%s)", relative, MANIFEST_NAME, exc)
             continue
         songs.append({
-            "folder": relative.as_posix(),
+            # Folder names that are not valid UTF-8 (surrogate escapes) are shown with U+FFFD.
+            "folder": relative.as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
             "title": info.get("title", folder.name),
             "artist": info.get("artist", ""),
             "duration": info.get("duration", 0.0),
