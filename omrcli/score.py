@@ -100,8 +100,14 @@ def _duration(e: Event) -> duration.Duration:
     return d
 
 
+# MusicXML allows octaves 0 to 9; a head read further out is a misdetection, kept at the nearest
+# legal octave so the measure's rhythm stays whole.
+MIN_OCTAVE, MAX_OCTAVE = 0, 9
+
+
 def _m21_pitch(n) -> pitch.Pitch:
-    p = pitch.Pitch(step=n.pitch.step, octave=n.pitch.octave)
+    octave = min(MAX_OCTAVE, max(MIN_OCTAVE, n.pitch.octave))
+    p = pitch.Pitch(step=n.pitch.step, octave=octave)
     if n.accidental is not None:
         p.accidental = pitch.Accidental(PRINTED_NAME[n.accidental])
         p.accidental.displayStatus = True

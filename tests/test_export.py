@@ -184,3 +184,15 @@ def test_pickup_measure_is_implicit_and_padded():
 def test_split_value():
     assert split_value(Fraction(3)) == [("half", 1)]
     assert split_value(Fraction(5, 4)) == [("quarter", 0), ("16th", 0)]
+
+
+def test_out_of_range_octave_is_clamped():
+    part = PartMusic("Piano", 1)
+    measure = Measure(1, time=TimeSignature(2, 4), key=0, length=Fraction(2))
+    measure.staves = [StaffMeasure([Voice(1, [ev(1, n("B", -1)), ev(1, n("C", 10), offset=1)])],
+                                   [(Fraction(0), BASS)])]
+    part.measures = [measure]
+    data = musicxml_bytes(build_score(Music([part]), title="Range"))
+    assert_valid_musicxml(data)
+    assert b"<octave>0</octave>" in data
+    assert b"<octave>9</octave>" in data
