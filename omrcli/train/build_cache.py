@@ -240,7 +240,9 @@ def run(args) -> dict:
         print(json.dumps(meta["pages"]))
         return meta
     start = time.time()
-    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # forkserver, not fork: a parent that already ran OpenCV, resvg or torch threads can leave a
+    # lock held in a forked child, which then hangs for ever.
+    ctx = mp.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
     queue = list(reversed(ordered))
     in_flight: dict = {}  # key -> (async result, deadline, task)
     pool = ctx.Pool(args.jobs, initializer=_init_worker, maxtasksperchild=args.maxtasksperchild)
