@@ -102,3 +102,19 @@ def test_merge_of_nothing():
     music = merge_pages([])
     assert music.warnings
     written(music)
+
+
+def test_time_signature_rejects_huge_numerator():
+    from omrcli.assemble.attach import Glyph
+    from omrcli.assemble.pitch import read_time
+    from omrcli.detect import Symbol
+
+    def digit(name: str, x: float, step: float) -> Glyph:
+        return Glyph(Symbol(name, x, 0, x + 10, 10), staff=0, step=step, il=10.0)
+
+    misread = [digit("timeSig3", 0, 2), digit("timeSig2", 10, 2), digit("timeSig4", 5, 6)]
+    assert read_time(misread) is None
+    twelve_eight = [digit("timeSig1", 0, 2), digit("timeSig2", 10, 2), digit("timeSig8", 5, 6)]
+    time = read_time(twelve_eight)
+    assert time is not None
+    assert (time.numerator, time.denominator) == (12, 8)

@@ -89,6 +89,9 @@ def read_clef(g: Glyph) -> Clef:
     return Clef("C", line)
 
 
+MAX_NUMERATOR = 16
+
+
 def read_time(glyphs: list[Glyph]) -> TimeSignature | None:
     """A time signature from one column of digits (numerator above the middle line) or C / cut C."""
     names = [g.name for g in glyphs]
@@ -105,7 +108,9 @@ def read_time(glyphs: list[Glyph]) -> TimeSignature | None:
         den = int("".join(g.name[len("timeSig"):] for g in bottom))
     except ValueError:
         return None
-    if num <= 0 or den not in (1, 2, 4, 8, 16, 32, 64):
+    # Two digits side by side that read as a numerator above 16 (e.g. "32/4" from a misread 5)
+    # are a misdetection: no engraved metre uses one.
+    if num <= 0 or num > MAX_NUMERATOR or den not in (1, 2, 4, 8, 16, 32, 64):
         return None
     return TimeSignature(num, den)
 

@@ -26,6 +26,7 @@ STEM_ZONE_OUT = 0.25  # interlines outside the head box
 STEM_MERGE = 0.35  # stems closer than this (interlines) with overlapping extents are one stem
 BEAM_MIN_THICKNESS = 0.28  # interlines; staff lines, stems and slurs are thinner
 BEAM_MIN_LENGTH = 0.6  # interlines; stems are narrower
+STAFF_LINE_MARGIN = 1.5  # a beam is at least this many staff-line thicknesses thick
 BEAM_THICKNESS = 0.5  # nominal beam thickness, interlines
 BEAM_GAP = 0.25  # nominal gap between beams, interlines
 
@@ -107,6 +108,10 @@ def beam_mask(ctx: PageContext, glyphs: list[Glyph]) -> tuple[np.ndarray, np.nda
     ink = (ctx.ink > 0).astype(np.uint8)
     il = ctx.interline
     kv = max(2, int(round(BEAM_MIN_THICKNESS * il)))
+    # Old prints can have staff lines thicker than BEAM_MIN_THICKNESS; a beam is always thicker
+    # than the page's staff lines, so the opening must remove them too.
+    line = float(ctx.page.scale.line_thickness)
+    kv = max(kv, int(np.floor(STAFF_LINE_MARGIN * line)) + 1)
     kh = max(3, int(round(BEAM_MIN_LENGTH * il)))
     mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((kv, 1), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, kh), np.uint8))
