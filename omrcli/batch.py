@@ -197,12 +197,12 @@ def _publish(staging: Path, job: Job) -> list[str]:
 
 def run_batch(jobs: list[Job], out_root: Path, options: ConvertOptions, *, jobs_count: int = 1,
               model_path: Path | None = None, skip_existing: bool = False, overwrite: bool = False,
-              on_result: Callable[[ConvertResult, int], None] | None = None) -> BatchSummary:
+              on_result: Callable[[ConvertResult], None] | None = None) -> BatchSummary:
     """Convert every job, in `jobs_count` worker processes, and write report.json and songs.json."""
     summary = BatchSummary()
     start = time.perf_counter()
     out_root.mkdir(parents=True, exist_ok=True)
-    staging_root = out_root
+    staging_root = str(out_root)
 
     pending: list[Job] = []
     for job in jobs:
@@ -217,20 +217,23 @@ def run_batch(jobs: list[Job], out_root: Path, options: ConvertOptions, *, jobs_
             continue
         summary.results.append(result)
         if on_result:
-            on_result(result, 0)
+            on_result(result)
 
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs_count))
+    model = str(model_path) if model_path else None
+    cores = os.cpu_count() or 1
     if jobs_count <= 1 or len(pending) <= 1:
-        _init_worker(str(model_path) if model_path else None, threads if jobs_count > 1 else (os.cpu_count() or 1))
+        # In-process conversion: the one ONNX session may use every core.
+        _init_worker(model, cores)
         for job in pending:
-            result = _run_job(job, options, str(staging_root))
+            result = _run_job(job, options, staging_root)
             summary.results.append(result)
             if on_result:
-                on_result(result, _page_count_hint(result))
+                on_result(result)
     else:
+        threads = max(1, cores // jobs_count)
         with ProcessPoolExecutor(max_workers=jobs_count, initializer=_init_worker,
-                                 initargs=(str(model_path) if model_path else None, threads)) as pool:
-            futures: dict[Future, Job] = {pool.submit(_run_job, job, options, str(staging_root)): job
+                                 initargs=(model, threads)) as pool:
+            futures: dict[Future, Job] = {pool.submit(_run_job, job, options, staging_root): job
                                           for job in pending}
             while futures:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
@@ -245,7 +248,7 @@ def run_batch(jobs: list[Job], out_root: Path, options: ConvertOptions, *, jobs_
                                                      "please report this input")
                     summary.results.append(result)
                     if on_result:
-                        on_result(result, _page_count_hint(result))
+                        on_result(result)
 
     order = {job.display: index for index, job in enumerate(jobs)}
     summary.results.sort(key=lambda r: order.get(r.input, len(order)))
@@ -255,10 +258,6 @@ def run_batch(jobs: list[Job], out_root: Path, options: ConvertOptions, *, jobs_
         _write_songs_index(out_root)
     write_report(out_root / REPORT_NAME, summary)
     return summary
-
-
-def _page_count_hint(result: ConvertResult) -> int:
-    return max(1, result.pages)
 
 
 def _write_songs_index(out_root: Path) -> None:

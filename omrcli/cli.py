@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -176,26 +177,23 @@ def convert(
     for failure in failures:
         _emit(failure, json_lines, quiet)
     if not job_list and not failures:
-        stderr.print("[red]error:[/] no image or PDF files found in the given inputs") if stderr.is_terminal else \
-            print("error: no image or PDF files found in the given inputs", file=sys.stderr)
+        print("error: no image or PDF files found in the given inputs", file=sys.stderr)
         raise typer.Exit(1)
 
-    total_pages_hint = len(job_list)
     show_bar = stderr.is_terminal and not quiet and not json_lines
     progress = Progress(TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                         TimeRemainingColumn(), console=stderr, disable=not show_bar)
     pages_done = 0
-    import time as _time
-    started = _time.perf_counter()
+    started = time.perf_counter()
 
     with progress:
-        task = progress.add_task("convert", total=total_pages_hint, rate="")
+        task = progress.add_task("convert", total=len(job_list), rate="")
 
-        def on_result(result: ConvertResult, page_count: int) -> None:
+        def on_result(result: ConvertResult) -> None:
             nonlocal pages_done
             pages_done += result.pages
-            elapsed = max(1e-6, _time.perf_counter() - started)
+            elapsed = max(1e-6, time.perf_counter() - started)
             progress.update(task, advance=1, rate=f"{pages_done / elapsed:.2f} pages/s")
             _emit(result, json_lines, quiet, progress_shown=show_bar)
 

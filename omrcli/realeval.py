@@ -54,7 +54,7 @@ def evaluate_real(realdata: Path, model: Path | None = None, with_ned: bool = Tr
             predicted = Path(out) / f"{Path(page.image).stem}.musicxml"
             if not predicted.is_file():
                 log.error("%s: no MusicXML was written, so the page scores zero", page.image)
-                metrics = NoteMetrics(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, None, 0, 0)
+                metrics = total([])  # all counts and rates zero
             else:
                 metrics = evaluate_files(predicted, realdata / page.truth, measures=page.measures,
                                          with_ned=with_ned)
