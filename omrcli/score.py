@@ -156,6 +156,25 @@ def _event_object(e: Event):
     return obj
 
 
+def _insert_event(container: stream.Stream, e: Event) -> list:
+    """Insert the music21 object(s) of one event; a rest no single value spells (a padding rest
+    of five sixteenths, say) becomes several rests, largest first."""
+    obj = _event_object(e)
+    offset = Fraction(e.offset)
+    parts = [obj]
+    if isinstance(obj, note.Rest) and not e.full_measure and obj.duration.type == "complex":
+        parts = []
+        for kind, dots in split_value(Fraction(e.duration)):
+            r = note.Rest(type=kind, dots=dots)
+            if e.hidden:
+                r.style.hideObjectOnPrint = True
+            parts.append(r)
+    for part in parts:
+        container.insert(float(offset) if offset.denominator <= 16 else offset, part)
+        offset += Fraction(part.duration.quarterLength).limit_denominator(1024)
+    return parts
+
+
 def _mark_tuplet_brackets(objs: list) -> None:
     """Start and stop of each run of tuplet notes (a run closes when it fills its normal value)."""
     run: list = []
@@ -218,9 +237,7 @@ def _staff_measures(part: PartMusic, k: int, pi: int) -> list[stream.Measure]:
         if len(voices) <= 1:
             objs = []
             for e in voices[0].events if voices else []:
-                obj = _event_object(e)
-                mm.insert(float(e.offset) if e.offset.denominator <= 16 else e.offset, obj)
-                objs.append(obj)
+                objs.extend(_insert_event(mm, e))
             _mark_tuplet_brackets(objs)
             if not objs:
                 r = note.Rest(quarterLength=float(m.length))
@@ -232,9 +249,7 @@ def _staff_measures(part: PartMusic, k: int, pi: int) -> list[stream.Measure]:
                 vv = stream.Voice(id=str(v.number + 4 * k))
                 objs = []
                 for e in v.events:
-                    obj = _event_object(e)
-                    vv.insert(float(e.offset) if e.offset.denominator <= 16 else e.offset, obj)
-                    objs.append(obj)
+                    objs.extend(_insert_event(vv, e))
                 _mark_tuplet_brackets(objs)
                 mm.insert(0, vv)
         # Mid-measure clef changes.

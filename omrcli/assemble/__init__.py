@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -50,7 +51,10 @@ from omrcli.assemble.rhythm import (
     build_events,
     grace_events,
     set_beams,
+    split_overlaps,
     split_voices,
+    tuplet_voices,
+    voices_aligned,
 )
 from omrcli.assemble.stems import InkColumns, attach_flags, beam_mask, count_beams, find_stems
 from omrcli.detect import Symbol
@@ -93,6 +97,14 @@ def _part_name(number: int, staff_count: int, total: int) -> str:
     return f"Part {number + 1}"
 
 
+@dataclass
+class _BeamGroups:
+    """Beam group ids of one page: a counter and the group of each beam-mask label."""
+
+    count: int = 0
+    by_label: dict[int, int] = field(default_factory=dict)
+
+
 class _StaffRow:
     """One staff inside one system: its glyphs, events and signs."""
 
@@ -107,7 +119,7 @@ class _StaffRow:
 
 def _analyse_staff(ctx: PageContext, idx: int, glyphs: list[Glyph], bars: list[float],
                    columns: InkColumns, mask: np.ndarray, labels: np.ndarray, carried_clef: Clef | None,
-                   group_counter: list[int]) -> _StaffRow:
+                   beam_groups: "_BeamGroups") -> _StaffRow:
     staff = ctx.layout.staves[idx]
     il = float(np.median([g.il for g in glyphs])) if glyphs else ctx.interline
     row = _StaffRow(idx, il)
@@ -140,8 +152,9 @@ def _analyse_staff(ctx: PageContext, idx: int, glyphs: list[Glyph], bars: list[f
         if not f.used and any(min(abs(f.x0 - h.x1), abs(f.x0 - h.x0)) <= 0.6 * il and abs(f.cy - h.cy) <= 3.5 * il
                               for h, _ in grace_heads):
             f.used = True
-    # Beam groups: stems touching one connected beam.
-    by_label: dict[int, int] = {}
+    # Beam groups: stems touching one connected beam. Labels are page-wide, so a beam that runs
+    # from one staff into the next gives one group to the stems of both.
+    by_label = beam_groups.by_label
     for stem in stems:
         if stem.beams <= 0 or stem.flags > 0:
             continue
@@ -151,8 +164,8 @@ def _analyse_staff(ctx: PageContext, idx: int, glyphs: list[Glyph], bars: list[f
                 group = by_label[lab]
                 break
         if group is None:
-            group_counter[0] += 1
-            group = group_counter[0]
+            beam_groups.count += 1
+            group = beam_groups.count
         for lab in stem.beam_labels:
             by_label.setdefault(lab, group)
         stem.group = group
@@ -208,7 +221,7 @@ def _assign_tuplets(rows: list[tuple["_StaffRow", list[tuple[float, float]]]], t
             if span is None:
                 continue
             events = [r.event for r in row.raw if span[0] <= r.event.x < span[1]]
-            found = best_tuplet_window(split_voices(events, row.il), glyph, row.il)
+            found = best_tuplet_window(tuplet_voices(events, row.il), glyph, row.il)
             if found is not None and (best is None or found[0] < best[0]):
                 best = (found[0], idx)
         target = best[1] if best is not None else glyph.staff
@@ -254,7 +267,7 @@ def _assemble(ctx: PageContext, music: PageMusic, symbols: list[Symbol]) -> None
     all_glyphs = [g for gl in per_staff for g in gl]
     mask, labels = beam_mask(ctx, all_glyphs)
     columns = InkColumns(ctx.ink, gap=max(1, int(round(0.1 * ctx.interline))))
-    group_counter = [0]
+    beam_groups = _BeamGroups()
     clef_state: dict[tuple[int, int], Clef] = {}
     key_state: dict[tuple[int, int], int] = {}
 
@@ -275,7 +288,7 @@ def _assemble(ctx: PageContext, music: PageMusic, symbols: list[Symbol]) -> None
         for idx in system.staff_indices:
             p, k = staff_part.get(idx, (0, 0))
             rows[idx] = _analyse_staff(ctx, idx, per_staff[idx], bars, columns, mask, labels,
-                                       first_clef.get((p, k)), group_counter)
+                                       first_clef.get((p, k)), beam_groups)
             clefs = [sign.value for sign in rows[idx].signs if sign.kind == "clef"]
             if clefs:
                 first_clef[(p, k)] = clefs[-1]
@@ -330,6 +343,9 @@ def _assemble(ctx: PageContext, music: PageMusic, symbols: list[Symbol]) -> None
                 ctx.warn(f"system {sys_no + 1}: staff {idx + 1} does not fit the part layout; left out")
                 continue
             _fill_staff(ctx, row, intervals, measure_ids, sys_measures[p], k, clef_state, key_state, p)
+        for p in range(part_count):
+            if spp[p] > 1:
+                _cross_staff_beams(sys_measures[p], ctx.interline)
 
         for p in range(part_count):
             music.parts[p].measures.extend(sys_measures[p])
@@ -356,6 +372,75 @@ def _measure_of(x: float, intervals, measure_ids) -> int | None:
         if intervals[i][0] > x:
             return n
     return None
+
+
+def _staff_rhythm(staff: StaffMeasure, events: list, il: float, tuplets: list[Glyph]) -> None:
+    """Voices and onsets of one staff in one measure; mid-measure clefs get their offsets."""
+    voices = split_voices(events, il)
+    apply_marked_tuplets(tuplet_voices(events, il), tuplets, il)
+    built = assign_offsets(voices, il)
+    built = split_overlaps(built, il)
+    for v in built:
+        set_beams(v.events, il)
+    staff.voices = built
+    staff.single = sorted(events, key=lambda e: e.x) if len(built) > 1 else None
+    staff.aligned = voices_aligned(events, il)
+    # Mid-measure clef changes: offset of the first event after the clef.
+    resolved = []
+    for where, clef in staff.clefs:
+        if isinstance(where, tuple):
+            after = [e for v in built for e in v.events if e.x > where[1]]
+            offset = min((e.offset for e in after), default=None)
+            if offset is None:
+                continue
+            resolved.append((offset, clef))
+        else:
+            resolved.append((where, clef))
+    staff.clefs = sorted(resolved, key=lambda c: c[0])
+
+
+def _cross_staff_beams(measures: list[Measure], il: float) -> None:
+    """Give each beam group that spans the staves of a part to one staff, and reread both.
+
+    A piano figure beamed from one staff into the other is one voice: read staff by staff, its
+    notes would start over in the second staff. Its events move (with their pitches, already
+    spelled) to the staff that holds most of them, the upper one on a tie.
+    """
+    for m in measures:
+        if len(m.staves) < 2:
+            continue
+        where: dict[int, list[tuple[int, object]]] = {}
+        for k, staff in enumerate(m.staves):
+            for v in staff.voices:
+                for e in v.events:
+                    if e.beam_group is not None and not e.hidden:
+                        where.setdefault(e.beam_group, []).append((k, e))
+        moves: dict[int, int] = {}  # id(event) -> target staff
+        for members in where.values():
+            staves = {k for k, _ in members}
+            if len(staves) < 2:
+                continue
+            counts = {k: sum(1 for kk, _ in members if kk == k) for k in staves}
+            target = max(sorted(staves), key=lambda k: counts[k])
+            for k, e in members:
+                if k != target:
+                    moves[id(e)] = target
+        if not moves:
+            continue
+        events_of = [[e for v in staff.voices for e in v.events] for staff in m.staves]
+        moved = [[] for _ in m.staves]
+        for k, evs in enumerate(events_of):
+            keep = []
+            for e in evs:
+                if id(e) in moves:
+                    moved[moves[id(e)]].append(e)
+                else:
+                    keep.append(e)
+            events_of[k] = keep
+        for k, staff in enumerate(m.staves):
+            events = events_of[k] + moved[k]
+            _staff_rhythm(staff, sorted(events, key=lambda e: e.x), il, [])
+        m.warnings.append(f"!{len(moves)} cross-staff beamed note(s) read with the other staff")
 
 
 def _fill_staff(ctx: PageContext, row: _StaffRow, intervals, measure_ids, measures: list[Measure], k: int,
@@ -419,26 +504,7 @@ def _fill_staff(ctx: PageContext, row: _StaffRow, intervals, measure_ids, measur
         events = [r.event for r in raws]
         for e in events:
             e.beam_count = row.beam_counts.get(id(e), 0)
-        voices = split_voices(events, il)
-        apply_marked_tuplets(voices, [t for t in row.tuplets if m.x0 <= t.cx < m.x1], il)
-        built = assign_offsets(voices, il)
-        for v in built:
-            set_beams(v.events, il)
-        m.staves[k].voices = built
-        if len(built) > 1:
-            m.staves[k].single = sorted(events, key=lambda e: e.x)
-        # Mid-measure clef changes: offset of the first event after the clef.
-        resolved = []
-        for where, clef in m.staves[k].clefs:
-            if isinstance(where, tuple):
-                after = [e for v in built for e in v.events if e.x > where[1]]
-                offset = min((e.offset for e in after), default=None)
-                if offset is None:
-                    continue
-                resolved.append((offset, clef))
-            else:
-                resolved.append((where, clef))
-        m.staves[k].clefs = sorted(resolved, key=lambda c: c[0])
+        _staff_rhythm(m.staves[k], events, il, [t for t in row.tuplets if m.x0 <= t.cx < m.x1])
 
     # Pitches: clef and key in force at each note's x, accidentals scoped to the measure.
     clef_points.sort(key=lambda c: c[0])

@@ -186,6 +186,8 @@ class StaffMeasure:
     clefs: list[tuple[Fraction, Clef]] = field(default_factory=list)
     # When two voices were read: the same events read as one voice, for the measure check.
     single: list[Event] | None = None
+    # Whether a stem-up and a stem-down event start together: evidence for two voices.
+    aligned: bool = True
 
 
 @dataclass

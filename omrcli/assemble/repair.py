@@ -221,6 +221,7 @@ def finalize(music: Music, piece_start: bool = True, piece_end: bool = True,
             current = printed[i]
         lengths.append(current.bar_length)
     split = _split_measures(parts, lengths)
+    agreed = _agreed_pickup(parts, lengths[0]) if piece_start and lengths else None
     for i in range(count):
         for p in parts:
             if i < len(p.measures):
@@ -235,7 +236,8 @@ def finalize(music: Music, piece_start: bool = True, piece_end: bool = True,
             if i == 0 and m.time is None:
                 m.time = current
             m.length = current.bar_length
-            _finalize_measure(music, p, m, i, count, piece_start, piece_end, il, i in split)
+            _finalize_measure(music, p, m, i, count, piece_start, piece_end, il, i in split,
+                              agreed if i == 0 else None)
             # The second half of a split bar starts mid-bar.
             m.continuation = i in split and i - 1 in split and _first_of_pair(split, i - 1)
         _propagate_ties(p)
@@ -258,7 +260,9 @@ def _choose_voicing(m: Measure, target: Fraction, il: float) -> None:
         single = list(st.single)
         assign_offsets([single], il)
         one_ok = _voice_length(single) == target
-        if one_ok and not two_ok:
+        # Without aligned stems, two voices are only a guess: they must fit where one does not.
+        keep_single = (one_ok and not two_ok) if st.aligned else not (two_ok and not one_ok)
+        if keep_single:
             st.voices = [Voice(1, single)]
             set_beams(single, il)
             m.warnings.append("!read as one voice with mixed stems")
@@ -370,6 +374,30 @@ def _split_measures(parts: list[PartMusic], lengths: list[Fraction]) -> set[int]
     return out
 
 
+def _agreed_pickup(parts: list[PartMusic], target: Fraction) -> Fraction | None:
+    """The length of a first measure that every staff reads equally short, else None.
+
+    Such a pickup may be shorter than an eighth (a sixteenth upbeat): the staves agreeing is the
+    evidence that no value was misread.
+    """
+    found: set[Fraction] = set()
+    for p in parts:
+        if not p.measures:
+            continue
+        for staff in p.measures[0].staves:
+            if not staff.voices:
+                continue
+            events = [e for e in staff.voices[0].events if not e.grace]
+            if not events or all(e.kind == "rest" and e.base >= 4 for e in events):
+                continue
+            found.add(_voice_length(events))
+    if len(found) == 1:
+        length = found.pop()
+        if 0 < length < target:
+            return length
+    return None
+
+
 def _first_of_pair(split: set[int], i: int) -> bool:
     """Whether measure i starts a split pair (pairs are consecutive from the first index)."""
     k = i
@@ -379,7 +407,8 @@ def _first_of_pair(split: set[int], i: int) -> bool:
 
 
 def _finalize_measure(music: Music, part: PartMusic, m: Measure, i: int, count: int,
-                      piece_start: bool, piece_end: bool, il: float, split: bool = False) -> None:
+                      piece_start: bool, piece_end: bool, il: float, split: bool = False,
+                      agreed: Fraction | None = None) -> None:
     target = m.length
     first = (piece_start and i == 0) or split
     last = (piece_end and i == count - 1) or split
@@ -411,7 +440,7 @@ def _finalize_measure(music: Music, part: PartMusic, m: Measure, i: int, count: 
             # A pickup (or the last measure's complement) is short by whole eighths at least;
             # a voice short by less is more likely a misread value.
             length = _voice_length(lists[vi])
-            short_ok = (first or last) and _plausible_partial(length, target)
+            short_ok = (first or last) and (_plausible_partial(length, target) or length == agreed)
             cost = repair_voice(lists, vi, target, il, short_ok, warn, where)
             costs.append(cost)
         staff.voices = [Voice(n + 1, evs) for n, evs in enumerate(lists) if evs]

@@ -206,6 +206,10 @@ def attach_ties(raw: list[RawEvent], ties: list[Glyph], staff_left: float, staff
     best fitting pair first.
     """
     notes = [n for r in raw if r.event.kind == "note" and not r.event.grace for n in r.event.notes]
+    # A head shared by two voices is two notes: the tie belongs to the held one, not to the
+    # beamed one.
+    beamed = {id(n) for r in raw if r.event.kind == "note" and r.event.beam_group is not None
+              for n in r.event.notes}
     hw = 0.6 * il
     pairs = []
     sides = {}
@@ -221,6 +225,7 @@ def attach_ties(raw: list[RawEvent], ties: list[Glyph], staff_left: float, staff
                     continue
                 cost = (abs(nl.x + hw - tie.x0) + abs(nr.x - hw - tie.x1)) / il
                 cost += abs((nl.y + nr.y) / 2 - tie.cy) / il
+                cost += 0.05 * ((id(nl) in beamed) + (id(nr) in beamed))
                 pairs.append((cost, ti, id(nl), id(nr), nl, nr))
     pairs.sort(key=lambda p: p[:4])
     done: set[int] = set()
@@ -281,12 +286,46 @@ def split_voices(events: list[Event], il: float) -> list[list[Event]]:
     return [sorted(v, key=lambda e: e.x) for v in voices]
 
 
+def voices_aligned(events: list[Event], il: float) -> bool:
+    """Whether a stem-up and a stem-down note start together (two voices for sure)."""
+    ups = [e for e in events if e.kind == "note" and e.stem == "up" and not e.grace]
+    downs = [e for e in events if e.kind == "note" and e.stem == "down" and not e.grace]
+    return any(_aligned(u, d, il) for u in ups for d in downs)
+
+
+def tuplet_voices(events: list[Event], il: float) -> list[list[Event]]:
+    """The voices a printed tuplet number is matched in.
+
+    Two voices without aligned stems are a guess that the measure check may undo, so tuplets are
+    matched in the one-voice reading then, which is what such a staff usually holds.
+    """
+    if voices_aligned(events, il):
+        return split_voices(events, il)
+    return [sorted(events, key=lambda e: e.x)] if events else []
+
+
 def _split_main(events: list[Event], il: float) -> list[list[Event]]:
+    """Stems up as voice 1 and stems down as voice 2 when both occur, else one voice.
+
+    Without a stem-up and a stem-down note starting together the split is only a guess: the
+    measure check (repair._choose_voicing) keeps it only when it fits the bar and one voice does not.
+    """
     notes = [e for e in events if e.kind == "note"]
-    ups = [e for e in notes if e.stem == "up"]
-    downs = [e for e in notes if e.stem == "down"]
-    two = any(_aligned(u, d, il) for u in ups for d in downs)
-    if not two:
+    # A beam group stays in one voice even when its stems turn (a figure beamed across staves):
+    # the direction of most of its stems decides.
+    group_dir: dict[int, str] = {}
+    for g in {e.beam_group for e in notes if e.beam_group is not None}:
+        members = sorted((e for e in notes if e.beam_group == g), key=lambda e: e.x)
+        ups_in = sum(1 for e in members if e.stem == "up")
+        downs_in = sum(1 for e in members if e.stem == "down")
+        group_dir[g] = "up" if ups_in > downs_in else "down" if downs_in > ups_in else (members[0].stem or "up")
+
+    def direction(e: Event) -> str | None:
+        return group_dir.get(e.beam_group, e.stem) if e.beam_group is not None else e.stem
+
+    ups = [e for e in notes if direction(e) == "up"]
+    downs = [e for e in notes if direction(e) == "down"]
+    if not ups or not downs:
         return [sorted(events, key=lambda e: e.x)] if events else []
     v1 = list(ups)
     v2 = list(downs)
@@ -398,6 +437,40 @@ def assign_offsets(voices: list[list[Event]], il: float) -> list[Voice]:
             anchors = [e for e in events if not e.grace]
         out.append(Voice(number, list(events)))
     return out
+
+
+def split_overlaps(voices: list[Voice], il: float, most: int = 4) -> list[Voice]:
+    """Start a new voice where a later voice runs past a note that lines up with voice 1.
+
+    A held note in a piano staff (a half note under a run of sixteenths) pushes the next note of
+    its voice later than the run shows it starts; that note and the rest of its voice then form
+    a voice of their own, placed by the run.
+    """
+    if len(voices) < 2:
+        return voices
+    lists = [list(v.events) for v in voices]
+    changed = False
+    k = 1
+    while k < len(lists) and len(lists) < most:
+        anchors = [e for e in lists[0] if not e.grace]
+        cut = None
+        for i, ev in enumerate(lists[k]):
+            prev = lists[k][i - 1] if i > 0 else None
+            if prev is None or ev.grace or (ev.beam_group is not None and ev.beam_group == prev.beam_group):
+                continue  # a beam group is never cut
+            match = [a for a in anchors if _aligned(a, ev, il)]
+            if match and min(match, key=lambda a: abs(a.x - ev.x)).offset < ev.offset:
+                cut = i
+                break
+        if cut is not None:
+            lists.insert(k + 1, lists[k][cut:])
+            lists[k] = lists[k][:cut]
+            changed = True
+            assign_offsets(lists, il)
+        k += 1
+    if not changed:
+        return voices
+    return assign_offsets(lists, il)
 
 
 def set_beams(events: list[Event], il: float = 10.0) -> None:

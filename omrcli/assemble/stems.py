@@ -23,6 +23,8 @@ MIN_STEM_REACH = 1.6  # interlines from the head centre to the stem's free end (
 MIN_STEM_FREE = 1.2  # interlines of stem beyond the heads it crosses (measured stems)
 STEM_ZONE_IN = 0.35  # interlines inside the head box searched for its stem
 STEM_ZONE_OUT = 0.25  # interlines outside the head box
+SHARED_END = 0.5  # interlines: the two stems of a shared head reach no further past it
+SECOND_STEM_BLOCKERS = ("accidental", "timeSig", "rest", "dynamic", "clef")
 STEM_MERGE = 0.35  # stems closer than this (interlines) with overlapping extents are one stem
 BEAM_MIN_THICKNESS = 0.28  # interlines; staff lines, stems and slurs are thinner
 BEAM_MIN_LENGTH = 0.6  # interlines; stems are narrower
@@ -142,10 +144,11 @@ def _excluded_columns(glyphs: list[Glyph], il: float) -> list[tuple[float, float
 
 
 def _stem_candidates(head: Glyph, near: list[Glyph], columns: InkColumns, excluded, w: int):
-    """Vertical strokes at the head's edges: (free, x, top, bottom, normal) per column.
+    """Vertical strokes at the head's edges: (free, x, top, bottom, normal, side, up, down).
 
-    `free` is the stroke's length beyond the heads it crosses (stacked chord heads make tall ink
-    columns too). `normal` is True for a stem on the usual side: right and up, or left and down.
+    `up` and `down` are the stroke's lengths above and below the heads it crosses (stacked chord
+    heads make tall ink columns too) and `free` the larger. `normal` is True for a stem on the
+    usual side: right and up, or left and down.
     """
     il = head.il
     seed_lo = head.cy - 0.45 * il
@@ -169,7 +172,7 @@ def _stem_candidates(head: Glyph, near: list[Glyph], columns: InkColumns, exclud
             down = bottom - max(c[1] for c in covered)
             free = max(up, down)
             normal = (side == "right") == (up >= down)
-            out.append((free, x, top, bottom, normal))
+            out.append((free, x, top, bottom, normal, side, up, down))
     return out
 
 
@@ -188,6 +191,25 @@ def _widen(columns: InkColumns, x: int, top: int, bottom: int, head: Glyph, w: i
             xs.append(xx)
             xx += dx
     return float(np.mean(xs)) + 0.5, len(xs)
+
+
+def _second_stem(best: tuple, normal: list[tuple], il: float, blockers: list[Glyph]) -> tuple | None:
+    """The other stem of a head shared by two voices, or None.
+
+    Both stems must be on their usual sides (up on the right, down on the left), long, and end at
+    the head: a stroke that runs on past the head belongs to another note.
+    """
+    side = best[5]
+    ends_here = SHARED_END * il
+    if (best[7] if side == "right" else best[6]) > ends_here:
+        return None
+    pad = 0.15 * il
+    others = [c for c in normal if c[5] != side and c[0] >= MIN_STEM_REACH * il
+              and (c[7] if c[5] == "right" else c[6]) <= ends_here
+              and not any(g.x0 - pad <= c[1] <= g.x1 + pad and g.y0 < c[3] and g.y1 > c[2] for g in blockers)]
+    if not others:
+        return None
+    return max(others, key=lambda c: c[0])
 
 
 def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], columns: InkColumns,
@@ -222,7 +244,11 @@ def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], column
         head_stem[hi] = len(stems) - 1
         return True
 
+    # Upright strokes of other symbols (a flat's stem beside the head) are never a second stem.
+    blockers = [g for g in glyphs if g.name.startswith(SECOND_STEM_BLOCKERS) or g.name in NOT_BEAM_CLASSES
+                or g.name == "barline"]
     candidates: dict[int, list] = {}
+    extra_stem: dict[int, tuple[float, float, float, int]] = {}
     for hi, head in enumerate(heads):
         if head.name in ("noteheadWhole", "noteheadDoubleWhole"):
             continue
@@ -234,9 +260,15 @@ def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], column
         candidates[hi] = cands
         normal = [c for c in cands if c[4] and c[0] >= MIN_STEM_FREE * il]
         if normal:
-            free, x, top, bottom, _ = max(normal, key=lambda c: (round(c[0]), -abs(c[1] - head.cx)))
+            best = max(normal, key=lambda c: (round(c[0]), -abs(c[1] - head.cx)))
+            free, x, top, bottom = best[:4]
             cx, width = _widen(columns, x, top, bottom, head, w)
             add(hi, cx, float(top), float(bottom), width)
+            second = _second_stem(best, normal, il, blockers)
+            if second is not None:
+                # A head shared by two voices: one stem up on its right, one down on its left.
+                cx2, width2 = _widen(columns, second[1], second[2], second[3], head, w)
+                extra_stem[hi] = (cx2, float(second[2]), float(second[3]), width2)
 
     # Displaced heads of seconds: the other side of an existing stem.
     for hi, cands in candidates.items():
@@ -245,7 +277,7 @@ def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], column
         head = heads[hi]
         il = head.il
         other = sorted((c for c in cands if not c[4] and c[0] >= MIN_STEM_FREE * il), key=lambda c: -c[0])
-        for free, x, top, bottom, _ in other:
+        for free, x, top, bottom, *_ in other:
             cx, width = _widen(columns, x, top, bottom, head, w)
             match = [s for s in stems if abs(s.x - cx) <= STEM_MERGE * il and top <= s.bottom and bottom >= s.top]
             if match and any(abs(heads[j].step - head.step) <= 1.2 for j in match[0].heads):
@@ -265,6 +297,14 @@ def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], column
                 if reach >= MIN_STEM_REACH * il:
                     add(hi, st.cx, st.y0, st.y1, max(1, int(round(st.x1 - st.x0))))
                     break
+
+    # Second stems of shared heads, added last so that the head's own chord keeps its index.
+    for hi, (cx, top, bottom, width) in sorted(extra_stem.items()):
+        il = heads[hi].il
+        match = [s for s in stems if abs(s.x - cx) <= STEM_MERGE * il and top <= s.bottom and bottom >= s.top]
+        if not match:
+            stems.append(Stem(cx, top, bottom, [hi], width=width))
+        # A stroke that is already another note's stem is that note's, not a second stem here.
 
     for stem in stems:
         ys = [heads[i].cy for i in stem.heads]
