@@ -56,6 +56,7 @@ from omrcli.assemble.rhythm import (
     tuplet_voices,
     voices_aligned,
 )
+from omrcli.assemble.ties import trace_ties
 from omrcli.assemble.stems import InkColumns, attach_flags, beam_mask, count_beams, find_stems
 from omrcli.detect import Symbol
 from omrcli.normalize import NormalizedPage
@@ -188,6 +189,9 @@ def _analyse_staff(ctx: PageContext, idx: int, glyphs: list[Glyph], bars: list[f
             row.beam_counts[id(r.event)] = max(r.stem.beams, 0) if r.stem.group is not None else 0
     attach_dots(raw, [g for g in glyphs if g.name == "augmentationDot"], il)
     attach_ties(raw, [g for g in glyphs if g.name == "tie"], staff.left, staff.right, il)
+    traced = trace_ties(ctx.ink, staff, raw, il, float(ctx.page.scale.line_thickness))
+    if traced:
+        log.debug("staff %d: %d tie(s) traced on the image", idx + 1, traced)
     row.raw = raw
     row.tuplets = [g for g in glyphs if g.name.startswith("tuplet")]
     return row

@@ -182,7 +182,7 @@ def read_signs(glyphs: list[Glyph], heads: list[Glyph], rest_xs: list[float], ba
                         and abs(accidental_step(seq[-1]) - h.step) <= 0.6:
                     seq = seq[:-1]
                     break
-        key = _key_from_run(seq, clef)
+        key = _key_from_run(seq, clef, _overlapping(seq))
         if key is None:
             continue
         fifths, members = key
@@ -194,8 +194,33 @@ def read_signs(glyphs: list[Glyph], heads: list[Glyph], rest_xs: list[float], ba
     return signs, used
 
 
-def _key_from_run(seq: list[Glyph], clef: Clef) -> tuple[int, list[Glyph]] | None:
-    """Fifths of a key signature from a run of accidentals (cancelling naturals first)."""
+def _overlapping(seq: list[Glyph]) -> dict[int, list[Glyph]]:
+    """For each accidental, the others of another class drawn on the same spot (IoU > 0.5)."""
+    out: dict[int, list[Glyph]] = {}
+    for i, a in enumerate(seq):
+        for b in seq[i + 1:]:
+            if a.name == b.name:
+                continue
+            ix = min(a.x1, b.x1) - max(a.x0, b.x0)
+            iy = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if ix <= 0 or iy <= 0:
+                continue
+            inter = ix * iy
+            union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
+            if union > 0 and inter / union > 0.5:
+                out.setdefault(id(a), []).append(b)
+                out.setdefault(id(b), []).append(a)
+    return out
+
+
+def _key_from_run(seq: list[Glyph], clef: Clef,
+                  alternatives: dict[int, list[Glyph]] | None = None) -> tuple[int, list[Glyph]] | None:
+    """Fifths of a key signature from a run of accidentals (cancelling naturals first).
+
+    Where the detector drew two classes on one spot (a sharp and a flat at similar scores), the
+    one that continues the signature's kind is read and the other is dropped with it.
+    """
+    alternatives = alternatives or {}
     naturals = []
     i = 0
     while i < len(seq) and seq[i].name == "accidentalNatural":
@@ -209,14 +234,23 @@ def _key_from_run(seq: list[Glyph], clef: Clef) -> tuple[int, list[Glyph]] | Non
             return (0, members) if naturals else None
         order = SHARP_ORDER if kind == "accidentalSharp" else FLAT_ORDER
         count = 0
+        taken: set[int] = set()
         for a in rest:
+            if id(a) in taken:
+                continue
+            if a.name != kind:
+                a = next((b for b in alternatives.get(id(a), []) if b.name == kind), a)
             if a.name != kind or count >= 7:
                 break
+            twins = alternatives.get(id(a), [])
+            taken.add(id(a))
+            taken.update(id(b) for b in twins)
             letter = clef.pitch_at(int(round(accidental_step(a)))).step
             if letter != order[count]:
                 break
             count += 1
             members.append(a)
+            members.extend(twins)
         if count == 0:
             return (0, members) if naturals else None
         return (count if kind == "accidentalSharp" else -count), members

@@ -185,6 +185,8 @@ def attach_dots(raw: list[RawEvent], dots: list[Glyph], il: float) -> None:
                 if dy > limit:
                     continue
                 cost = abs(gap) / il + dy / il
+                if r.event.beam_group is not None:
+                    cost += 0.01  # a head shared by two voices: the dot belongs to the held note
                 if best is None or cost < best[0]:
                     best = (cost, r)
         if best is None:

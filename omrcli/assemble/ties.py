@@ -1,0 +1,166 @@
+"""TIES the detector missed, traced on the binary image between two heads of the same pitch.
+
+Long, flat ties (a held bass note under a run of sixteenths) are often not detected. Two heads on
+the same staff step with no head of that step between them are joined when a thin curved stroke
+runs from beside the first head to beside the second, above or below them. Staff lines are
+removed from the search first (thin runs on the line rows), strokes too tall to be a tie (stems,
+barlines) leave a column unknown, and the stroke must bow away from the straight line between its
+ends, which rules out staff-line remnants, ledger lines, beams and hairpins.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from omrcli.assemble.model import Event, Note
+from omrcli.assemble.rhythm import RawEvent
+from omrcli.assemble.stems import _runs
+from omrcli.staves import Staff
+
+log = logging.getLogger(__name__)
+
+MIN_GAP = 1.2  # interlines between the two heads' centres
+MAX_GAP = 16.0
+BAND_NEAR = 0.25  # interlines from the heads' centre line where the search band starts
+BAND_FAR = 2.2  # and where it ends
+MAX_THICKNESS = 0.45  # interlines: a taller run in a column is a stem or a head, not the tie
+END_REACH = 1.3  # interlines: the stroke ends this close to each head, vertically
+MIN_COVER = 0.72  # share of the columns between the heads where the stroke is seen
+MIN_BOW = 0.15  # interlines the stroke's middle stands off the line between its ends
+SHORT_BOW = 0.1  # the same for a tie shorter than 2.5 interlines
+
+
+def _staff_line_free(crop: np.ndarray, rows: np.ndarray, staff: Staff, x0: int, thickness: float) -> np.ndarray:
+    """The crop with thin runs on staff-line rows removed, column by column."""
+    out = crop.copy()
+    half = thickness / 2.0 + 1.0
+    limit = thickness + 2.0
+    for c in range(crop.shape[1]):
+        lines = [staff.line_y(i, x0 + c) for i in range(5)]
+        for a, b in _runs(crop[:, c], 0):
+            if b - a > limit:
+                continue
+            centre = rows[0] + (a + b - 1) / 2.0
+            if any(abs(centre - ly) <= half for ly in lines):
+                out[a:b, c] = False
+    return out
+
+
+def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il: float,
+           thickness: float) -> bool:
+    """Whether a tie stroke joins the two heads on one side (+1 below, -1 above)."""
+    h, w = ink.shape[:2]
+    xa = int(np.ceil(left.x + 0.45 * il))
+    xb = int(np.floor(right.x - 0.45 * il))
+    if xb - xa < 3:
+        return False
+    base = (left.y + right.y) / 2.0
+    y_near = base + side * BAND_NEAR * il
+    y_far = base + side * BAND_FAR * il
+    ya, yb = int(np.floor(min(y_near, y_far))), int(np.ceil(max(y_near, y_far)))
+    ya, yb = max(0, ya), min(h, yb + 1)
+    if yb - ya < 3 or xa < 0 or xb >= w:
+        return False
+    crop = ink[ya:yb, xa:xb + 1] > 0
+    clean = _staff_line_free(crop, np.arange(ya, yb), staff, xa, thickness)
+    tall = MAX_THICKNESS * il
+    columns: list[list[float] | None] = []  # None: unknown (a stem crosses), else run centres
+    for c in range(clean.shape[1]):
+        runs = _runs(clean[:, c], 0)
+        if any(b - a > 1.5 * il for a, b in _runs(crop[:, c], 0)):
+            columns.append(None)
+            continue
+        columns.append([ya + (a + b - 1) / 2.0 for a, b in runs if b - a <= tall])
+    # Dynamic programming: the best chain of centres, moving at most `step` rows per column.
+    step = max(2.0, 0.2 * il)
+    n = len(columns)
+    # best[c][y] = (columns seen, start y, start column, farthest offset from the heads' line)
+    best: list[dict[float, tuple[int, float, int, float]]] = [{} for _ in range(n)]
+    for c, col in enumerate(columns):
+        if not col:
+            continue
+        for y in col:
+            off = (y - base) * side
+            state = (1, y, c, off)
+            for back in range(1, int(0.8 * il) + 2):
+                p = c - back
+                if p < 0:
+                    break
+                for py, (seen, sy, sc, far) in best[p].items():
+                    if abs(py - y) <= step * back and seen + 1 > state[0]:
+                        state = (seen + 1, sy, sc, max(far, off))
+            best[c][y] = state
+    known = sum(1 for col in columns if col is not None)
+    if known < 0.5 * n:
+        return False
+    for c in range(n - 1, -1, -1):
+        if n - 1 - c > 0.8 * il:
+            break
+        for y, (seen, sy, sc, far) in best[c].items():
+            if sc > 0.8 * il or seen < MIN_COVER * known:
+                continue
+            if abs(sy - left.y) > END_REACH * il or abs(y - right.y) > END_REACH * il:
+                continue
+            # The stroke must bow: its farthest point stands off the line between its ends.
+            ends = max((sy - base) * side, (y - base) * side)
+            bow = MIN_BOW if xb - xa >= 2.5 * il else SHORT_BOW
+            if far - ends >= bow * il:
+                return True
+    return False
+
+
+def _blocked(a: Event, b: Event, chords: list[Event], il: float) -> bool:
+    """Whether a and b cannot be tied: one beam group, or a note of their voice between them.
+
+    The voice is told by stem direction and beam group: a held note under a run of the other
+    voice (stems the other way) can still be tied over it.
+    """
+    if a.beam_group is not None and a.beam_group == b.beam_group:
+        return True  # repeated notes in one beam group are struck again, not tied
+    lo, hi = a.x + 0.3 * il, b.x - 0.3 * il
+    for ev in chords:
+        if ev is a or ev is b or not (lo < ev.x < hi):
+            continue
+        same_group = ev.beam_group is not None and ev.beam_group in (a.beam_group, b.beam_group)
+        if same_group or ev.stem == a.stem:
+            return True
+    return False
+
+
+def trace_ties(ink: np.ndarray, staff: Staff, raw: list[RawEvent], il: float, thickness: float) -> int:
+    """Mark ties between same-step heads that a traced stroke joins; returns how many were added."""
+    by_step: dict[int, list[tuple[Note, bool]]] = {}
+    event_of: dict[int, Event] = {}
+    chords = [r.event for r in raw if r.event.kind == "note" and not r.event.grace]
+    for ev in chords:
+        beamed = ev.beam_group is not None
+        for n in ev.notes:
+            by_step.setdefault(n.staff_step, []).append((n, beamed))
+            event_of[id(n)] = ev
+    added = 0
+    for notes in by_step.values():
+        notes.sort(key=lambda p: p[0].x)
+        # Heads at one x (a head shared by two voices) are one position; the held note ties.
+        positions: list[list[tuple[Note, bool]]] = []
+        for n, beamed in notes:
+            if positions and abs(positions[-1][0][0].x - n.x) <= 0.3 * il:
+                positions[-1].append((n, beamed))
+            else:
+                positions.append([(n, beamed)])
+        for here, there in zip(positions, positions[1:]):
+            left = min(here, key=lambda p: p[1])[0]
+            right = min(there, key=lambda p: p[1])[0]
+            if any(n.tie_start for n, _ in here) or any(n.tie_stop for n, _ in there):
+                continue
+            gap = right.x - left.x
+            if not (MIN_GAP * il <= gap <= MAX_GAP * il):
+                continue
+            if _blocked(event_of[id(left)], event_of[id(right)], chords, il):
+                continue
+            if _trace(ink, staff, left, right, 1, il, thickness) or _trace(ink, staff, left, right, -1, il, thickness):
+                left.tie_start = True
+                right.tie_stop = True
+                added += 1
+    return added
