@@ -36,7 +36,7 @@ TRUTH_PAGES = (
     TruthPage("muscima/F01.png", "muscima/F01.musicxml"),
     TruthPage("muscima/F03.png", "muscima/F03.musicxml"),
     TruthPage("audiveris/Dichterliebe01-1.png", "audiveris/Dichterliebe01.musicxml", (0, 11)),
-    TruthPage("audiveris/Dichterliebe01-2.png", "audiveris/Dichterliebe01.musicxml", (12, 27)),
+    TruthPage("audiveris/Dichterliebe01-2.png", "audiveris/Dichterliebe01.musicxml", (12, 26)),
 )
 
 

@@ -33,6 +33,7 @@ from omrcli.assemble.attach import (
 )
 from omrcli.assemble.model import (
     Clef,
+    Event,
     Measure,
     Music,
     PageMusic,
@@ -42,6 +43,7 @@ from omrcli.assemble.model import (
 from omrcli.assemble.pitch import default_clef, match_accidentals, read_signs, spell
 from omrcli.assemble.repair import finalize
 from omrcli.assemble.rhythm import (
+    ALIGN_TOLERANCE,
     RawEvent,
     apply_marked_tuplets,
     assign_offsets,
@@ -444,7 +446,36 @@ def _cross_staff_beams(measures: list[Measure], il: float) -> None:
         for k, staff in enumerate(m.staves):
             events = events_of[k] + moved[k]
             _staff_rhythm(staff, sorted(events, key=lambda e: e.x), il, [])
+        _anchor_across_staves(m, il)
         m.warnings.append(f"!{len(moves)} cross-staff beamed note(s) read with the other staff")
+
+
+def _anchor_across_staves(m: Measure, il: float) -> None:
+    """Start a voice that nothing in its own staff places where a note of another staff is.
+
+    A run that continues in the upper staff after beat one has no stem-up partner there; the held
+    note its first head shares in the lower staff knows its onset.
+    """
+    for k, staff in enumerate(m.staves):
+        own = [e for e in staff.voices[0].events if not e.grace] if staff.voices else []
+        for voice in staff.voices:
+            first = next((e for e in voice.events if not e.grace), None)
+            if first is None or first.offset > 0 or any(abs(e.x - first.x) <= ALIGN_TOLERANCE * il
+                                                        for e in own if e is not first):
+                continue
+            if voice is staff.voices[0] and first.x <= min(e.x for e in own):
+                continue  # the staff's first voice starting its measure: nothing to place
+            others = [e for j, st in enumerate(m.staves) if j != k for v in st.voices for e in v.events
+                      if not e.grace and not e.hidden and abs(e.x - first.x) <= ALIGN_TOLERANCE * il]
+            if not others:
+                continue
+            shift = min(others, key=lambda e: abs(e.x - first.x)).offset - first.offset
+            if shift > 0:
+                # An unprinted rest holds the voice back (MusicXML writes it hidden).
+                voice.events.insert(0, Event("rest", Fraction(shift), hidden=True, x=m.x0, x0=m.x0, x1=m.x0,
+                                             confidence=first.confidence))
+                for e in voice.events[1:]:
+                    e.offset += shift
 
 
 def _fill_staff(ctx: PageContext, row: _StaffRow, intervals, measure_ids, measures: list[Measure], k: int,

@@ -78,7 +78,11 @@ def build_events(heads: list[Glyph], head_stem: list[int | None], stems: list[St
     head_width = sorted(h.x1 - h.x0 for h in heads)[len(heads) // 2] if heads else 1.2 * il
 
     for si, stem in enumerate(stems):
-        chord_heads = sorted((heads[i] for i in stem.heads), key=lambda h: h.cy)
+        chord_heads = []
+        for h in sorted((heads[i] for i in stem.heads), key=lambda h: h.cy):
+            # Two boxes on one spot (a head drawn once per voice) are one note of this chord.
+            if not any(abs(h.cx - o.cx) <= 0.3 * il and abs(h.step - o.step) <= 0.5 for o in chord_heads):
+                chord_heads.append(h)
         if stem.direction == "up":
             x = stem.x - head_width / 2.0
         else:

@@ -3,9 +3,9 @@
 Long, flat ties (a held bass note under a run of sixteenths) are often not detected. Two heads on
 the same staff step with no head of that step between them are joined when a thin curved stroke
 runs from beside the first head to beside the second, above or below them. Staff lines are
-removed from the search first (thin runs on the line rows), strokes too tall to be a tie (stems,
-barlines) leave a column unknown, and the stroke must bow away from the straight line between its
-ends, which rules out staff-line remnants, ledger lines, beams and hairpins.
+removed from the search first (thin runs on the line rows). Strokes too tall to be a tie (stems,
+barlines) leave a column unknown. The stroke must bow away from the straight line between its
+ends: staff-line remnants, ledger lines, beams and hairpins do not.
 """
 
 from __future__ import annotations
@@ -22,18 +22,19 @@ from omrcli.staves import Staff
 log = logging.getLogger(__name__)
 
 MIN_GAP = 1.2  # interlines between the two heads' centres
-MAX_GAP = 16.0
+MAX_GAP = 24.0
+HEAD_CLEAR = 0.7  # interlines from a head's centre to where the search starts
 BAND_NEAR = 0.25  # interlines from the heads' centre line where the search band starts
 BAND_FAR = 2.2  # and where it ends
 MAX_THICKNESS = 0.45  # interlines: a taller run in a column is a stem or a head, not the tie
 END_REACH = 1.3  # interlines: the stroke ends this close to each head, vertically
 MIN_COVER = 0.72  # share of the columns between the heads where the stroke is seen
-MIN_BOW = 0.15  # interlines the stroke's middle stands off the line between its ends
+MIN_BOW = 0.15  # interlines from the stroke's farthest point to the line between its ends
 SHORT_BOW = 0.1  # the same for a tie shorter than 2.5 interlines
 
 
 def _staff_line_free(crop: np.ndarray, rows: np.ndarray, staff: Staff, x0: int, thickness: float) -> np.ndarray:
-    """The crop with thin runs on staff-line rows removed, column by column."""
+    """Remove thin runs on staff-line rows from a copy of the crop, column by column."""
     out = crop.copy()
     half = thickness / 2.0 + 1.0
     limit = thickness + 2.0
@@ -50,10 +51,11 @@ def _staff_line_free(crop: np.ndarray, rows: np.ndarray, staff: Staff, x0: int, 
 
 def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il: float,
            thickness: float) -> bool:
-    """Whether a tie stroke joins the two heads on one side (+1 below, -1 above)."""
+    """Tell whether a tie stroke joins the two heads on one side (+1 below, -1 above)."""
     h, w = ink.shape[:2]
-    xa = int(np.ceil(left.x + 0.45 * il))
-    xb = int(np.floor(right.x - 0.45 * il))
+    # Start beyond the heads: the edge of an oval is a thin curved run too.
+    xa = int(np.ceil(left.x + HEAD_CLEAR * il))
+    xb = int(np.floor(right.x - HEAD_CLEAR * il))
     if xb - xa < 3:
         return False
     base = (left.y + right.y) / 2.0
@@ -103,7 +105,7 @@ def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il
                 continue
             if abs(sy - left.y) > END_REACH * il or abs(y - right.y) > END_REACH * il:
                 continue
-            # The stroke must bow: its farthest point stands off the line between its ends.
+            # The stroke must bow: its farthest point lies off the line between its ends.
             ends = max((sy - base) * side, (y - base) * side)
             bow = MIN_BOW if xb - xa >= 2.5 * il else SHORT_BOW
             if far - ends >= bow * il:
