@@ -79,3 +79,13 @@ def test_tie_not_traced_inside_a_beam_group() -> None:
     right = head(ink, 230, 5)
     cv2.ellipse(ink, (190, int(TOP + 5 * IL / 2 + 0.6 * IL)), (30, int(0.35 * IL)), 0, 0, 180, 255, 2)
     assert trace_ties(ink, staff, [event(left, group=1), event(right, group=1)], IL, 2.0) == 0
+
+
+def test_tie_along_a_staff_line_is_traced() -> None:
+    ink, staff = page()
+    left = head(ink, 150, 5)  # in the third space
+    right = head(ink, 500, 5)
+    # The tie dips onto the bottom staff line (rows 180-181) and lies on it for about four
+    # interlines, where it cannot be told from the line.
+    cv2.ellipse(ink, (325, 150), (175, 30), 0, 0, 180, 255, 2)
+    assert trace_ties(ink, staff, [event(left), event(right)], IL, 2.0) == 1

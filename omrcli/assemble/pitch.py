@@ -240,12 +240,16 @@ def _key_from_run(seq: list[Glyph], clef: Clef,
                 continue
             if a.name != kind:
                 a = next((b for b in alternatives.get(id(a), []) if b.name == kind), a)
-            if a.name != kind or count >= 7:
+            # A sharp read as a flat (or the reverse) where the signature's next one belongs:
+            # read at its box as the signature's kind.
+            confused = a.name != kind and a.name in ("accidentalSharp", "accidentalFlat")
+            if (a.name != kind and not confused) or count >= 7:
                 break
             twins = alternatives.get(id(a), [])
             taken.add(id(a))
             taken.update(id(b) for b in twins)
-            letter = clef.pitch_at(int(round(accidental_step(a)))).step
+            step = a.step + ACCIDENTAL_ANCHOR[kind] if confused else accidental_step(a)
+            letter = clef.pitch_at(int(round(step))).step
             if letter != order[count]:
                 break
             count += 1

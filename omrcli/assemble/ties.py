@@ -29,7 +29,9 @@ BAND_FAR = 2.2  # and where it ends
 MAX_THICKNESS = 0.45  # interlines: a taller run in a column is a stem or a head, not the tie
 END_REACH = 1.3  # interlines: the stroke ends this close to each head, vertically
 MIN_COVER = 0.72  # share of the columns between the heads where the stroke is seen
+MAX_HIDDEN = 0.4  # share of those columns where it may lie on a staff line instead
 MIN_BOW = 0.15  # interlines from the stroke's farthest point to the line between its ends
+VOICE_SPAN = 4  # staff steps: a note this close to the tied pitch may be of its voice
 SHORT_BOW = 0.1  # the same for a tie shorter than 2.5 interlines
 
 
@@ -68,40 +70,51 @@ def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il
     crop = ink[ya:yb, xa:xb + 1] > 0
     clean = _staff_line_free(crop, np.arange(ya, yb), staff, xa, thickness)
     tall = MAX_THICKNESS * il
-    columns: list[list[float] | None] = []  # None: unknown (a stem crosses), else run centres
+    # Per column: None where a stem crosses (unknown), else (centre, seen) of each thin run. A
+    # staff line's own run is kept unseen: the path may ride along a line where the tie touches
+    # it, but only runs off the lines count as seeing the tie.
+    columns: list[list[tuple[float, bool]] | None] = []
+    line_only = crop & ~clean
     for c in range(clean.shape[1]):
-        runs = _runs(clean[:, c], 0)
         if any(b - a > 1.5 * il for a, b in _runs(crop[:, c], 0)):
             columns.append(None)
             continue
-        columns.append([ya + (a + b - 1) / 2.0 for a, b in runs if b - a <= tall])
+        runs = [(ya + (a + b - 1) / 2.0, True) for a, b in _runs(clean[:, c], 0) if b - a <= tall]
+        runs += [(ya + (a + b - 1) / 2.0, False) for a, b in _runs(line_only[:, c], 0)]
+        columns.append(runs)
     # Dynamic programming: the best chain of centres, moving at most `step` rows per column.
     step = max(2.0, 0.2 * il)
     n = len(columns)
-    # best[c][y] = (columns seen, start y, start column, farthest offset from the heads' line)
-    best: list[dict[float, tuple[int, float, int, float]]] = [{} for _ in range(n)]
+    # best[c][y] = (columns on the path, start y, start column, farthest offset from the heads'
+    # line, columns where the path lies on a staff line)
+    best: list[dict[float, tuple[int, float, int, float, int]]] = [{} for _ in range(n)]
     for c, col in enumerate(columns):
         if not col:
             continue
-        for y in col:
+        for y, real in col:
             off = (y - base) * side
-            state = (1, y, c, off)
+            state = (1, y, c, off, 0) if real else None  # a path starts on the tie, not a line
             for back in range(1, int(0.8 * il) + 2):
                 p = c - back
                 if p < 0:
                     break
-                for py, (seen, sy, sc, far) in best[p].items():
-                    if abs(py - y) <= step * back and seen + 1 > state[0]:
-                        state = (seen + 1, sy, sc, max(far, off))
-            best[c][y] = state
+                for py, (length, sy, sc, far, hidden) in best[p].items():
+                    if abs(py - y) <= step * back and (state is None or length + 1 > state[0]):
+                        state = (length + 1, sy, sc, max(far, off) if real else far, hidden + (not real))
+            if state is not None and (y not in best[c] or state[0] > best[c][y][0]):
+                best[c][y] = state
     known = sum(1 for col in columns if col is not None)
     if known < 0.5 * n:
         return False
     for c in range(n - 1, -1, -1):
         if n - 1 - c > 0.8 * il:
             break
-        for y, (seen, sy, sc, far) in best[c].items():
-            if sc > 0.8 * il or seen < MIN_COVER * known:
+        ends_on_tie = {y for y, real in columns[c] or [] if real}
+        for y, (length, sy, sc, far, hidden) in best[c].items():
+            seen = length - hidden
+            if y not in ends_on_tie or sc > 0.8 * il or hidden > MAX_HIDDEN * known:
+                continue
+            if seen < MIN_COVER * (known - hidden):
                 continue
             if abs(sy - left.y) > END_REACH * il or abs(y - right.y) > END_REACH * il:
                 continue
@@ -116,8 +129,9 @@ def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il
 def _blocked(a: Event, b: Event, chords: list[Event], il: float) -> bool:
     """Whether a and b cannot be tied: one beam group, or a note of their voice between them.
 
-    The voice is told by stem direction and beam group: a held note under a run of the other
-    voice (stems the other way) can still be tied over it.
+    The voice is told by stem direction, beam group and range: a held note can be tied over a run
+    of the other voice (stems the other way) or over a note of its own stem direction an octave
+    away (a third voice).
     """
     if a.beam_group is not None and a.beam_group == b.beam_group:
         return True  # repeated notes in one beam group are struck again, not tied
@@ -126,7 +140,8 @@ def _blocked(a: Event, b: Event, chords: list[Event], il: float) -> bool:
         if ev is a or ev is b or not (lo < ev.x < hi):
             continue
         same_group = ev.beam_group is not None and ev.beam_group in (a.beam_group, b.beam_group)
-        if same_group or ev.stem == a.stem:
+        near = any(abs(n.staff_step - m.staff_step) <= VOICE_SPAN for n in ev.notes for m in a.notes)
+        if same_group or (ev.stem == a.stem and near):
             return True
     return False
 
