@@ -31,6 +31,8 @@ BEAM_MIN_LENGTH = 0.6  # interlines; stems are narrower
 STAFF_LINE_MARGIN = 1.5  # a beam is at least this many staff-line thicknesses thick
 BEAM_THICKNESS = 0.5  # nominal beam thickness, interlines
 BEAM_GAP = 0.25  # nominal gap between beams, interlines
+STACK_GAP = 0.5  # interlines: a wider gap between two beams on one stem can end the stem's stack
+STACK_IRREGULAR = 1.6  # ... when it is this many times wider than the stem's other gaps
 
 FLAG_COUNT = {
     "flag8thUp": 1, "flag8thDown": 1,
@@ -106,7 +108,8 @@ class InkColumns:
 
 
 def beam_mask(ctx: PageContext, glyphs: list[Glyph]) -> tuple[np.ndarray, np.ndarray]:
-    """Thick horizontal ink with the detected non-beam symbols removed, and its component labels."""
+    """Thick horizontal ink with the detected non-beam symbols removed, and its component labels
+    (-1 where a symbol box was removed)."""
     ink = (ctx.ink > 0).astype(np.uint8)
     il = ctx.interline
     kv = max(2, int(round(BEAM_MIN_THICKNESS * il)))
@@ -119,6 +122,7 @@ def beam_mask(ctx: PageContext, glyphs: list[Glyph]) -> tuple[np.ndarray, np.nda
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, kh), np.uint8))
     pad = 0.08 * il
     h, w = mask.shape
+    hidden = np.zeros_like(mask)
     for g in glyphs:
         if g.name.startswith(NOT_BEAM_PREFIXES) or g.name in NOT_BEAM_CLASSES:
             x0 = max(0, int(np.floor(g.x0 - pad)))
@@ -126,7 +130,9 @@ def beam_mask(ctx: PageContext, glyphs: list[Glyph]) -> tuple[np.ndarray, np.nda
             y0 = max(0, int(np.floor(g.y0 - pad)))
             y1 = min(h, int(np.ceil(g.y1 + pad)))
             mask[y0:y1, x0:x1] = 0
+            hidden[y0:y1, x0:x1] = 1
     count, labels = cv2.connectedComponents(mask, connectivity=8)
+    labels[hidden > 0] = -1  # masked by a symbol box: unknown, neither beam nor gap
     return mask, labels
 
 
@@ -340,11 +346,26 @@ def count_beams(ctx: PageContext, stem: Stem, heads: list[Glyph], mask: np.ndarr
         if x < 0 or x >= w:
             continue
         col = mask[y_a:y_b, x] > 0
+        runs = [(a, b) for a, b in _runs(col, gap) if b - a >= 0.14 * il]  # thinner: a tie or slur
+        # Beams sit stacked at the stem's free end; a run after a wide gap is another group's
+        # beam that the stem crosses (a voice beamed across the other's run).
+        if stem.direction == "down":
+            runs.reverse()
+        gaps = [max(nxt[0] - cur[1], cur[0] - nxt[1]) for cur, nxt in zip(runs, runs[1:])]
+        stack = runs[:1]
+        for k, (a, b) in enumerate(runs[1:]):
+            prev = stack[-1]
+            lo, hi = (prev[1], a) if a >= prev[1] else (b, prev[0])
+            masked = bool((labels[y_a + lo:y_a + hi, x] < 0).any())  # a symbol box hides part of it
+            others = gaps[:k] + gaps[k + 1:]
+            # Evenly spaced runs are one stack even when thin beams leave wide gaps.
+            regular = bool(others) and gaps[k] <= STACK_IRREGULAR * float(np.median(others))
+            if gaps[k] > STACK_GAP * il and not masked and not regular:
+                break
+            stack.append((a, b))
         count = 0
-        for a, b in _runs(col, gap):
+        for a, b in stack:
             length = b - a
-            if length < 0.14 * il:
-                continue  # the thin part of a tie or slur, not a beam
             n = max(1, int(round((length + BEAM_GAP * il) / ((BEAM_THICKNESS + BEAM_GAP) * il))))
             count += n
             seg = labels[y_a + a:y_a + b, x]
