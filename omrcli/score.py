@@ -23,6 +23,7 @@ from music21 import (
     meter,
     note,
     pitch,
+    spanner,
     stream,
     tie,
 )
@@ -156,7 +157,7 @@ def _event_object(e: Event):
     return obj
 
 
-def _insert_event(container: stream.Stream, e: Event) -> list:
+def _insert_event(container: stream.Stream, e: Event, made: dict[int, object] | None = None) -> list:
     """Insert the music21 object(s) of one event; a rest no single value spells (a padding rest
     of five sixteenths, say) becomes several rests, largest first."""
     obj = _event_object(e)
@@ -172,6 +173,8 @@ def _insert_event(container: stream.Stream, e: Event) -> list:
     for part in parts:
         container.insert(float(offset) if offset.denominator <= 16 else offset, part)
         offset += Fraction(part.duration.quarterLength).limit_denominator(1024)
+    if made is not None and not isinstance(obj, note.Rest):
+        made[id(e)] = obj
     return parts
 
 
@@ -206,7 +209,7 @@ def _instrument_for(name: str) -> instrument.Instrument:
     return inst
 
 
-def _staff_measures(part: PartMusic, k: int, pi: int) -> list[stream.Measure]:
+def _staff_measures(part: PartMusic, k: int, pi: int, made: dict[int, object]) -> list[stream.Measure]:
     out = []
     clef_now: Clef | None = None
     key_now: int | None = None
@@ -237,7 +240,7 @@ def _staff_measures(part: PartMusic, k: int, pi: int) -> list[stream.Measure]:
         if len(voices) <= 1:
             objs = []
             for e in voices[0].events if voices else []:
-                objs.extend(_insert_event(mm, e))
+                objs.extend(_insert_event(mm, e, made))
             _mark_tuplet_brackets(objs)
             if not objs:
                 r = note.Rest(quarterLength=float(m.length))
@@ -249,7 +252,7 @@ def _staff_measures(part: PartMusic, k: int, pi: int) -> list[stream.Measure]:
                 vv = stream.Voice(id=str(v.number + 4 * k))
                 objs = []
                 for e in v.events:
-                    objs.extend(_insert_event(vv, e))
+                    objs.extend(_insert_event(vv, e, made))
                 _mark_tuplet_brackets(objs)
                 mm.insert(0, vv)
         # Mid-measure clef changes.
@@ -270,6 +273,18 @@ def _staff_measures(part: PartMusic, k: int, pi: int) -> list[stream.Measure]:
     return out
 
 
+def _add_slurs(st: stream.Stream, part: PartMusic, made: dict[int, object]) -> None:
+    """Slurs whose two notes are both in this staff, in reading order."""
+    for m in part.measures:
+        for staff in m.staves:
+            for voice in staff.voices:
+                for e in voice.events:
+                    for target in e.slur_to:
+                        a, b = made.get(id(e)), made.get(id(target))
+                        if a is not None and b is not None and a is not b:
+                            st.insert(0, spanner.Slur(a, b))
+
+
 def build_score(music: Music, title: str, composer: str | None = None) -> stream.Score:
     """Build a notated music21 score from the recognised music."""
     score = stream.Score(id="omrcli")
@@ -287,8 +302,10 @@ def build_score(music: Music, title: str, composer: str | None = None) -> stream
         for k, st in enumerate(staves):
             st.partName = part.name
             st.insert(0, _instrument_for(part.name))
-            for mm in _staff_measures(part, k, pi):
+            made: dict[int, object] = {}
+            for mm in _staff_measures(part, k, pi, made):
                 st.append(mm)
+            _add_slurs(st, part, made)
             score.insert(0, st)
         if staff_count > 1:
             group = layout.StaffGroup(staves, name=part.name, symbol="brace", barTogether=True)

@@ -58,6 +58,7 @@ from omrcli.assemble.rhythm import (
     tuplet_voices,
     voices_aligned,
 )
+from omrcli.assemble.slurs import attach_slurs
 from omrcli.assemble.ties import trace_ties
 from omrcli.assemble.stems import InkColumns, attach_flags, beam_mask, count_beams, find_stems
 from omrcli.detect import Symbol
@@ -194,6 +195,7 @@ def _analyse_staff(ctx: PageContext, idx: int, glyphs: list[Glyph], bars: list[f
     traced = trace_ties(ctx.ink, staff, raw, il, float(ctx.page.scale.line_thickness))
     if traced:
         log.debug("staff %d: %d tie(s) traced on the image", idx + 1, traced)
+    attach_slurs(raw, [g for g in glyphs if g.name == "slur"], il)
     row.raw = raw
     row.tuplets = [g for g in glyphs if g.name.startswith("tuplet")]
     return row

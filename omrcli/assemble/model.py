@@ -146,6 +146,7 @@ class Event:
     beam_doubt: bool = False
     grace: bool = False  # a grace note: no duration, sounds before the next event
     slash: bool = False  # an acciaccatura (slashed grace note)
+    slur_to: list["Event"] = field(default_factory=list)  # events where slurs from this one end
 
     @property
     def duration(self) -> Fraction:
