@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 CASES = [
     ("muscima/F01.png", "muscima/F01.musicxml", None, 0.35),
     ("muscima/F03.png", "muscima/F03.musicxml", None, 0.7),
-    ("audiveris/Dichterliebe01-1.png", "audiveris/Dichterliebe01.musicxml", (0, 11), 0.7),
-    ("audiveris/Dichterliebe01-2.png", "audiveris/Dichterliebe01.musicxml", (12, 26), 0.65),
+    ("audiveris/Dichterliebe01-1.png", "audiveris/Dichterliebe01.musicxml", (0, 11), 0.8),
+    ("audiveris/Dichterliebe01-2.png", "audiveris/Dichterliebe01.musicxml", (12, 26), 0.75),
 ]
 
 

@@ -196,3 +196,12 @@ def test_barlines_split_per_staff():
             assert bars
             for b in bars:
                 assert b.y1 - b.y0 <= 4 * p.interline + 2
+
+
+def test_corpus_xml_in_utf16_is_read() -> None:
+    from omrcli.train.generate import xml_text
+
+    source = "<?xml version='1.0' encoding='UTF-16'?>\n<score-partwise version=\"3.1\"/>"
+    text = xml_text(source.encode("utf-16"))
+    assert text.startswith("<?xml version='1.0' encoding='UTF-8'?>")
+    assert text.endswith('<score-partwise version="3.1"/>')

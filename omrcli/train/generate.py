@@ -11,6 +11,7 @@ staffs and systems of 2-5 parts.
 from __future__ import annotations
 
 import io
+import re
 import random as _random
 import zipfile
 from dataclasses import dataclass, field
@@ -590,18 +591,27 @@ def read_native(path: Path) -> str | bytes | list[str]:
     return text
 
 
+def xml_text(raw: bytes) -> str:
+    """XML bytes as text, honouring a UTF-16 or UTF-8 byte-order mark; the declaration then says UTF-8."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16")
+    else:
+        text = raw.decode("utf-8-sig", "replace")
+    return re.sub(r"""^(<\?xml[^>]*encoding=)(["'])[^"']*\2""", r"\1\2UTF-8\2", text, count=1)
+
+
 def to_musicxml(path: Path) -> str | None:
     """A corpus file converted to a MusicXML string with music21 (None when that fails)."""
     import music21
 
     try:
         if path.suffix.lower() in (".xml", ".musicxml"):
-            return path.read_text(encoding="utf-8", errors="replace")
+            return xml_text(path.read_bytes())
         if path.suffix.lower() == ".mxl":
             with zipfile.ZipFile(path) as z:
                 names = [n for n in z.namelist() if not n.startswith("META-INF") and n.endswith((".xml", ".musicxml"))]
                 if names:
-                    return z.read(names[0]).decode("utf-8", "replace")
+                    return xml_text(z.read(names[0]))
         score = music21.converter.parse(str(path))
         if isinstance(score, music21.stream.Opus):
             score = score.scores[0]
