@@ -78,3 +78,43 @@ def test_piano_run_across_staves_over_held_notes() -> None:
     assert metrics.f1 == 1.0, f"f1={metrics.f1:.3f}\n{diff}\nwarnings: {music.warnings[:10]}"
     assert_valid_musicxml(musicxml_bytes(out))
     assert music.parts[0].staff_count == 2
+
+
+def _rest(duration: int, kind: str, voice: int, hidden: bool = False) -> str:
+    shown = ' print-object="no"' if hidden else ""
+    return (f"<note{shown}><rest/><duration>{duration}</duration><voice>{voice}</voice>"
+            f"<type>{kind}</type><staff>1</staff></note>")
+
+
+def _bass_note(name: str, duration: int, kind: str, voice: int, stem: str, beam: str | None = None) -> str:
+    """A note of a one-staff part (staff 1)."""
+    return _note(name, duration, kind, voice, 1, stem, beam)
+
+
+def held_bass_with_a_late_eighth() -> str:
+    """One bar of 2/4 in the bass clef, the texture of Dichterliebe's bar 5.
+
+    Voice 1: a sixteenth run on beat one, then an eighth on the second half of beat two with its
+    rest left unprinted. Voice 2: a quarter sharing the run's first head, a sixteenth rest and a
+    run whose second head the eighth shares.
+    """
+    run = "".join(_bass_note(n, 1, "16th", 1, "up", b) for n, b in
+                  (("D3", "begin"), ("F3", "continue"), ("A3", "continue"), ("D4", "end")))
+    v1 = run + _rest(2, "eighth", 1, hidden=True) + _bass_note("E3", 2, "eighth", 1, "up")
+    v2 = (_bass_note("D3", 4, "quarter", 2, "down") + _rest(1, "16th", 2)
+          + "".join(_bass_note(n, 1, "16th", 2, "down", b) for n, b in
+                    (("B2", "begin"), ("E3", "continue"), ("E2", "end"))))
+    attributes = ("<attributes><divisions>4</divisions><key><fifths>0</fifths></key>"
+                  "<time><beats>2</beats><beat-type>4</beat-type></time>"
+                  "<clef><sign>F</sign><line>4</line></clef></attributes>")
+    measure = f'<measure number="1">{attributes}{v1}<backup><duration>8</duration></backup>{v2}</measure>'
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<score-partwise version="4.0"><part-list><score-part id="P1"><part-name>Bass</part-name>'
+            '</score-part></part-list><part id="P1">' + measure + "</part></score-partwise>")
+
+
+def test_piano_late_eighth_on_a_shared_head() -> None:
+    music, out, truth, _ = recognise(held_bass_with_a_late_eighth())
+    metrics = compare(out, truth)
+    diff = "\n".join(note_diff(out, truth, 20))
+    assert metrics.f1 == 1.0, f"f1={metrics.f1:.3f}\n{diff}\nwarnings: {music.warnings[:10]}"

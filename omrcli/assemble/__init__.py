@@ -52,6 +52,7 @@ from omrcli.assemble.rhythm import (
     best_tuplet_window,
     build_events,
     grace_events,
+    hold_back_shared_heads,
     set_beams,
     split_overlaps,
     split_voices,
@@ -388,6 +389,7 @@ def _staff_rhythm(staff: StaffMeasure, events: list, il: float, tuplets: list[Gl
     apply_marked_tuplets(tuplet_voices(events, il), tuplets, il)
     built = assign_offsets(voices, il)
     built = split_overlaps(built, il)
+    built = hold_back_shared_heads(built, il)
     for v in built:
         set_beams(v.events, il)
     staff.voices = built
@@ -435,7 +437,8 @@ def _cross_staff_beams(measures: list[Measure], il: float) -> None:
                     moves[id(e)] = target
         if not moves:
             continue
-        events_of = [[e for v in staff.voices for e in v.events] for staff in m.staves]
+        # Unprinted rests of the first reading are made again by the second.
+        events_of = [[e for v in staff.voices for e in v.events if not e.hidden] for staff in m.staves]
         moved = [[] for _ in m.staves]
         for k, evs in enumerate(events_of):
             keep = []

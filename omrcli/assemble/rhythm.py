@@ -35,6 +35,7 @@ HEAD_VALUE = {
 }
 TUPLET_COUNT = {"tuplet3": 3, "tuplet6": 6}
 ALIGN_TOLERANCE = 0.8  # interlines: events this close in x start together
+SHARED_HEAD = 0.3  # interlines: events this close in x share one head
 
 
 @dataclass
@@ -477,6 +478,33 @@ def split_overlaps(voices: list[Voice], il: float, most: int = 4) -> list[Voice]
     if not changed:
         return voices
     return assign_offsets(lists, il)
+
+
+def hold_back_shared_heads(voices: list[Voice], il: float) -> list[Voice]:
+    """Delay a note of voice 1 to the onset of the other voice's note that shares its head.
+
+    After a run ends, the next note of voice 1 may start later than the run's end with no rest
+    printed (the engraver leaves it to the other voice). When its head is also a note of another
+    voice placed later by that voice's own values, an unprinted rest fills the gap in voice 1.
+    """
+    if len(voices) < 2:
+        return voices
+    lists = [list(v.events) for v in voices]
+    changed = False
+    for i in range(1, len(lists[0])):
+        e, prev = lists[0][i], lists[0][i - 1]
+        if e.grace or e.kind != "note" or (e.beam_group is not None and e.beam_group == prev.beam_group):
+            continue
+        later = [f.offset for other in lists[1:] for f in other
+                 if f.kind == "note" and not f.grace and abs(f.x - e.x) <= SHARED_HEAD * il and f.offset > e.offset]
+        if not later:
+            continue
+        rest = Event("rest", min(later) - e.offset, hidden=True, x=(prev.x + e.x) / 2.0,
+                     x0=prev.x1, x1=e.x0, confidence=e.confidence)
+        lists[0].insert(i, rest)
+        assign_offsets(lists, il)
+        changed = True
+    return assign_offsets(lists, il) if changed else voices
 
 
 def set_beams(events: list[Event], il: float = 10.0) -> None:
