@@ -414,7 +414,7 @@ def _cross_staff_beams(measures: list[Measure], il: float) -> None:
 
     A piano figure beamed from one staff into the other is one voice: read staff by staff, its
     notes would start over in the second staff. Its events move (with their pitches, already
-    spelled) to the staff that holds most of them, the upper one on a tie.
+    spelled) to the staff with most of them, the upper one on a tie.
     """
     for m in measures:
         if len(m.staves) < 2:
@@ -458,8 +458,8 @@ def _cross_staff_beams(measures: list[Measure], il: float) -> None:
 def _anchor_across_staves(m: Measure, il: float) -> None:
     """Start a voice that nothing in its own staff places where a note of another staff is.
 
-    A run that continues in the upper staff after beat one has no stem-up partner there; the held
-    note its first head shares in the lower staff knows its onset.
+    A run that continues in the upper staff after beat one has no stem-up partner there. The held
+    note that shares its first head in the lower staff gives its onset.
     """
     for k, staff in enumerate(m.staves):
         own = [e for e in staff.voices[0].events if not e.grace] if staff.voices else []
@@ -476,7 +476,7 @@ def _anchor_across_staves(m: Measure, il: float) -> None:
                 continue
             shift = min(others, key=lambda e: abs(e.x - first.x)).offset - first.offset
             if shift > 0:
-                # An unprinted rest holds the voice back (MusicXML writes it hidden).
+                # An unprinted rest delays the voice (MusicXML writes it hidden).
                 voice.events.insert(0, Event("rest", Fraction(shift), hidden=True, x=m.x0, x0=m.x0, x1=m.x0,
                                              confidence=first.confidence))
                 for e in voice.events[1:]:

@@ -294,17 +294,17 @@ def split_voices(events: list[Event], il: float) -> list[list[Event]]:
 
 
 def voices_aligned(events: list[Event], il: float) -> bool:
-    """Whether a stem-up and a stem-down note start together (two voices for sure)."""
+    """Tell whether a stem-up and a stem-down note start together (two voices for sure)."""
     ups = [e for e in events if e.kind == "note" and e.stem == "up" and not e.grace]
     downs = [e for e in events if e.kind == "note" and e.stem == "down" and not e.grace]
     return any(_aligned(u, d, il) for u in ups for d in downs)
 
 
 def tuplet_voices(events: list[Event], il: float) -> list[list[Event]]:
-    """The voices a printed tuplet number is matched in.
+    """Return the voices a printed tuplet number is matched in.
 
-    Two voices without aligned stems are a guess that the measure check may undo, so tuplets are
-    matched in the one-voice reading then, which is what such a staff usually holds.
+    Two voices without aligned stems are a guess that the measure check may undo. Tuplets are
+    matched in the one-voice reading then, because such a staff usually holds one voice.
     """
     if voices_aligned(events, il):
         return split_voices(events, il)
@@ -325,7 +325,10 @@ def _split_main(events: list[Event], il: float) -> list[list[Event]]:
         members = sorted((e for e in notes if e.beam_group == g), key=lambda e: e.x)
         ups_in = sum(1 for e in members if e.stem == "up")
         downs_in = sum(1 for e in members if e.stem == "down")
-        group_dir[g] = "up" if ups_in > downs_in else "down" if downs_in > ups_in else (members[0].stem or "up")
+        if ups_in != downs_in:
+            group_dir[g] = "up" if ups_in > downs_in else "down"
+        else:
+            group_dir[g] = members[0].stem or "up"
 
     def direction(e: Event) -> str | None:
         return group_dir.get(e.beam_group, e.stem) if e.beam_group is not None else e.stem
@@ -446,11 +449,11 @@ def assign_offsets(voices: list[list[Event]], il: float) -> list[Voice]:
     return out
 
 
-def split_overlaps(voices: list[Voice], il: float, most: int = 4) -> list[Voice]:
+def split_overlaps(voices: list[Voice], il: float, max_voices: int = 4) -> list[Voice]:
     """Start a new voice where a later voice runs past a note that lines up with voice 1.
 
     A held note in a piano staff (a half note under a run of sixteenths) pushes the next note of
-    its voice later than the run shows it starts; that note and the rest of its voice then form
+    its voice later than the run shows it starts. That note and the rest of its voice then form
     a voice of their own, placed by the run.
     """
     if len(voices) < 2:
@@ -458,7 +461,7 @@ def split_overlaps(voices: list[Voice], il: float, most: int = 4) -> list[Voice]
     lists = [list(v.events) for v in voices]
     changed = False
     k = 1
-    while k < len(lists) and len(lists) < most:
+    while k < len(lists) and len(lists) < max_voices:
         anchors = [e for e in lists[0] if not e.grace]
         cut = None
         for i, ev in enumerate(lists[k]):

@@ -200,7 +200,7 @@ def _widen(columns: InkColumns, x: int, top: int, bottom: int, head: Glyph, w: i
 
 
 def _second_stem(best: tuple, normal: list[tuple], il: float, blockers: list[Glyph]) -> tuple | None:
-    """The other stem of a head shared by two voices, or None.
+    """Return the other stem of a head shared by two voices, or None.
 
     Both stems must be on their usual sides (up on the right, down on the left), long, and end at
     the head: a stroke that runs on past the head belongs to another note.
@@ -347,7 +347,7 @@ def count_beams(ctx: PageContext, stem: Stem, heads: list[Glyph], mask: np.ndarr
             continue
         col = mask[y_a:y_b, x] > 0
         runs = [(a, b) for a, b in _runs(col, gap) if b - a >= 0.14 * il]  # thinner: a tie or slur
-        # Beams sit stacked at the stem's free end; a run after a wide gap is another group's
+        # Beams sit stacked at the stem's free end. A run after a wide gap is another group's
         # beam that the stem crosses (a voice beamed across the other's run).
         if stem.direction == "down":
             runs.reverse()

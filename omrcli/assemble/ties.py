@@ -129,7 +129,7 @@ def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il
 def _blocked(a: Event, b: Event, chords: list[Event], il: float) -> bool:
     """Whether a and b cannot be tied: one beam group, or a note of their voice between them.
 
-    The voice is told by stem direction, beam group and range: a held note can be tied over a run
+    Stem direction, beam group and range identify the voice: a held note can be tied over a run
     of the other voice (stems the other way) or over a note of its own stem direction an octave
     away (a third voice).
     """
