@@ -16,7 +16,6 @@ import numpy as np
 
 from omrcli.assemble.model import Event, Note
 from omrcli.assemble.rhythm import RawEvent
-from omrcli.assemble.stems import _runs
 from omrcli.staves import Staff
 
 log = logging.getLogger(__name__)
@@ -35,18 +34,33 @@ VOICE_SPAN = 4  # staff steps: a note this close to the tied pitch may be of its
 SHORT_BOW = 0.1  # the same for a tie shorter than 2.5 interlines
 
 
-def _staff_line_free(crop: np.ndarray, rows: np.ndarray, staff: Staff, x0: int, thickness: float) -> np.ndarray:
+def _column_runs(mask: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Vertical runs of True in every column of a 2-D mask, as (start, end_exclusive) rows."""
+    h, w = mask.shape
+    padded = np.zeros((w, h + 2), np.int8)
+    padded[:, 1:-1] = mask.T
+    d = np.diff(padded, axis=1)
+    sc, sr = np.nonzero(d == 1)  # column-major: sorted by column, then row
+    _, er = np.nonzero(d == -1)
+    bounds = np.searchsorted(sc, np.arange(w + 1))
+    return [list(zip(sr[bounds[c]:bounds[c + 1]].tolist(), er[bounds[c]:bounds[c + 1]].tolist()))
+            for c in range(w)]
+
+
+def _staff_line_free(crop: np.ndarray, column_runs: list[list[tuple[int, int]]], y0: int, staff: Staff,
+                     x0: int, thickness: float) -> np.ndarray:
     """Remove thin runs on staff-line rows from a copy of the crop, column by column."""
     out = crop.copy()
     half = thickness / 2.0 + 1.0
     limit = thickness + 2.0
-    for c in range(crop.shape[1]):
-        lines = [staff.line_y(i, x0 + c) for i in range(5)]
-        for a, b in _runs(crop[:, c], 0):
+    xs = np.arange(x0, x0 + crop.shape[1], dtype=float)
+    lines = np.stack([np.interp(xs, staff.xs, staff.ys[i]) for i in range(5)], axis=1)
+    for c, runs in enumerate(column_runs):
+        for a, b in runs:
             if b - a > limit:
                 continue
-            centre = rows[0] + (a + b - 1) / 2.0
-            if any(abs(centre - ly) <= half for ly in lines):
+            centre = y0 + (a + b - 1) / 2.0
+            if np.any(np.abs(lines[c] - centre) <= half):
                 out[a:b, c] = False
     return out
 
@@ -68,19 +82,23 @@ def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il
     if yb - ya < 3 or xa < 0 or xb >= w:
         return False
     crop = ink[ya:yb, xa:xb + 1] > 0
-    clean = _staff_line_free(crop, np.arange(ya, yb), staff, xa, thickness)
+    if crop.any(axis=0).mean() < MIN_COVER * (1.0 - MAX_HIDDEN):
+        return False  # too few columns hold any ink for a tie to run through them
+    crop_runs = _column_runs(crop)
+    clean = _staff_line_free(crop, crop_runs, ya, staff, xa, thickness)
     tall = MAX_THICKNESS * il
     # Per column: None where a stem crosses (unknown), else (centre, seen) of each thin run. A
     # staff line's own run is kept unseen: the path may ride along a line where the tie touches
     # it, but only runs off the lines count as seeing the tie.
     columns: list[list[tuple[float, bool]] | None] = []
-    line_only = crop & ~clean
+    clean_runs = _column_runs(clean)
+    line_runs = _column_runs(crop & ~clean)
     for c in range(clean.shape[1]):
-        if any(b - a > 1.5 * il for a, b in _runs(crop[:, c], 0)):
+        if any(b - a > 1.5 * il for a, b in crop_runs[c]):
             columns.append(None)
             continue
-        runs = [(ya + (a + b - 1) / 2.0, True) for a, b in _runs(clean[:, c], 0) if b - a <= tall]
-        runs += [(ya + (a + b - 1) / 2.0, False) for a, b in _runs(line_only[:, c], 0)]
+        runs = [(ya + (a + b - 1) / 2.0, True) for a, b in clean_runs[c] if b - a <= tall]
+        runs += [(ya + (a + b - 1) / 2.0, False) for a, b in line_runs[c]]
         columns.append(runs)
     # Dynamic programming: the best chain of centres, moving at most `step` rows per column.
     step = max(2.0, 0.2 * il)
