@@ -158,3 +158,19 @@ def test_detector_strips_follow_staff_bands(predictable_model):
     key = lambda s: (round(s.x0, 3), round(s.y0, 3))  # noqa: E731
     assert sorted(map(key, inside)) == sorted(map(key, whole))
     assert outside == []
+
+
+def test_chunks_of_a_tall_strip_tile_it() -> None:
+    from omrcli.detect import MAX_STRIP_ROWS, STRIP_PAD, _chunks
+
+    chunks = _chunks([(32, 1500), (1600, 1700)], 16)
+    cores = [(a, b) for a, b, _, _ in chunks]
+    assert cores[0][0] == 32
+    assert all(b == c for (_, b), (c, _) in zip(cores[:-2], cores[1:-1]))  # the first strip's cores meet
+    assert cores[-2][1] == 1500
+    assert chunks[-1] == (1600, 1700, 1600, 1700)  # a short strip runs whole
+    for core_top, core_bottom, top, bottom in chunks[:-1]:
+        assert bottom - top <= MAX_STRIP_ROWS
+        assert top % 16 == 0
+        assert top == max(32, core_top - STRIP_PAD)
+        assert bottom == min(1500, core_bottom + STRIP_PAD)

@@ -71,13 +71,13 @@ def _tone(pitch: int, length: float, rate: int) -> np.ndarray:
 def synthesize(timeline: Timeline, rate: int = SAMPLE_RATE) -> np.ndarray:
     """Render the timeline as float32 samples, shape (frames, 2), peak at PEAK_DBFS."""
     frames = int(np.ceil(timeline.duration * rate)) + 1
-    out = np.zeros((frames, 2))
+    out = np.zeros((frames, 2), np.float32)  # float32 mixing: a song of minutes stays tens of MB
     part_count = max(len(timeline.parts), 1)
     cache: dict[tuple[int, float], np.ndarray] = {}
     for n in timeline.notes:
         key = (n.pitch, round(n.length, 4))
         if key not in cache:
-            cache[key] = _tone(n.pitch, n.length, rate)
+            cache[key] = _tone(n.pitch, n.length, rate).astype(np.float32)
         tone = cache[key]
         start = int(round(n.time * rate))
         stop = min(start + len(tone), frames)
@@ -88,11 +88,13 @@ def synthesize(timeline: Timeline, rate: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def normalize(samples: np.ndarray) -> np.ndarray:
-    """Scale to a peak of PEAK_DBFS (silence stays silence)."""
+    """Scale to a peak of PEAK_DBFS as float32 (silence stays silence; float32 input is scaled in
+    place)."""
+    samples = samples.astype(np.float32, copy=False)
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     if peak > 0:
-        samples = samples * (10 ** (PEAK_DBFS / 20) / peak)
-    return samples.astype(np.float32)
+        samples *= np.float32(10 ** (PEAK_DBFS / 20) / peak)
+    return samples
 
 
 def _crc_table() -> list[int]:
