@@ -132,17 +132,18 @@ def _x_distance(staff: Staff, x: float, il: float) -> float:
 
 
 def _ledger_at(ctx: PageContext, staff: Staff, head: Symbol, ledger_step: int,
-               ledgers: list[Symbol]) -> float | None:
-    """Distance (interlines) to a ledger line across the head's column at a staff step, or None."""
+               ledgers: np.ndarray) -> float | None:
+    """Distance (interlines) to a ledger line across the head's column at a staff step, or None.
+
+    `ledgers` holds the detected ledger lines as rows (x0, x1, centre y).
+    """
     il = staff.interline_at(head.cx)
     y = staff.y_at_step(ledger_step, head.cx)
-    best = None
-    for led in ledgers:
-        d = abs((led.y0 + led.y1) / 2 - y)
-        if led.x0 - 0.3 * il <= head.cx <= led.x1 + 0.3 * il and d < 0.35 * il:
-            best = d / il if best is None else min(best, d / il)
-    if best is not None or ledgers:
-        return best  # the detector reports ledger lines: trust it
+    if len(ledgers):
+        d = np.abs(ledgers[:, 2] - y)
+        hit = (ledgers[:, 0] - 0.3 * il <= head.cx) & (head.cx <= ledgers[:, 1] + 0.3 * il) & (d < 0.35 * il)
+        # The detector reports ledger lines: trust it.
+        return float(d[hit].min()) / il if hit.any() else None
     # No ledger lines detected on the page: measure on the binary image: a thin line just beside the head at the ledger's height.
     ink = ctx.ink
     h, w = ink.shape[:2]
@@ -159,7 +160,7 @@ def _ledger_at(ctx: PageContext, staff: Staff, head: Symbol, ledger_step: int,
 
 
 def _ledger_evidence(ctx: PageContext, staff: Staff, head: Symbol, step: float,
-                     ledgers: list[Symbol]) -> tuple[float, float]:
+                     ledgers: np.ndarray) -> tuple[float, float]:
     """(share of the ledger lines between the staff and the head that are there, their misfit).
 
     Ledger lines sit exactly on the staff's own grid (whole interlines from its outer lines), so
@@ -187,7 +188,8 @@ def attach_symbols(ctx: PageContext, symbols: list[Symbol]) -> list[list[Glyph]]
         if symbols:
             ctx.warn(f"{len(symbols)} symbols on a page without staves were left out")
         return per_staff
-    ledgers = [s for s in symbols if s.name == "ledgerLine"]
+    ledgers = np.array([(s.x0, s.x1, (s.y0 + s.y1) / 2.0) for s in symbols if s.name == "ledgerLine"],
+                       dtype=float).reshape(-1, 3)
     outside = 0
     for sym in symbols:
         cx, cy = sym.cx, sym.cy

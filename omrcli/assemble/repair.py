@@ -110,7 +110,9 @@ def repair_voice(voices: list[list[Event]], index: int, target: Fraction, il: fl
 
     def length_after(choice) -> Fraction:
         """The voice's length once `choice` is applied to a copy of every voice."""
-        trial = copy.deepcopy(voices)
+        # Edits change an event's value or remove it from its list: copies of the events and
+        # lists are enough (their notes are shared, never edited).
+        trial = [[copy.copy(e) for e in v] for v in voices]
         trial_events = trial[index]
         position = {id(e): k for k, e in enumerate(events)}
         trial_singles = _edits(trial_events, deficit, short_ok)
