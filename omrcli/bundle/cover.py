@@ -1,8 +1,9 @@
 """COVER: a square cover (title + the first system of page 1) and a StepMania banner.
 
-Text is drawn with OpenCV's built-in Hershey font, which has ASCII glyphs only: titles in other
-scripts are drawn through their ASCII rendering (safe.ascii_text), or a neutral word when none
-exists. No font file is read or downloaded.
+ASCII titles are drawn with OpenCV's built-in Hershey font. Titles in Hangul, kana or CJK
+ideographs are drawn with the embedded NanumSquare font (titlefont.py). Titles in other scripts
+are drawn through their ASCII rendering (safe.ascii_text), or a neutral word when none exists.
+Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from . import titlefont
 from .safe import ascii_text
 
 COVER_PX = 512
@@ -47,9 +49,13 @@ def _fit_lines(text: str, width: int, height: int, max_scale: float,
     return lines, scale, int(cv2.getTextSize("Hg", _FONT, scale, 2)[0][1] * _LINE_SPACING)
 
 
-def _draw_title(image: np.ndarray, text: str, top: int, height: int, max_scale: float) -> None:
+def _draw_title(image: np.ndarray, title: str, top: int, height: int, max_scale: float) -> None:
     width = image.shape[1]
     cv2.rectangle(image, (0, top), (width, top + height), _BAND, thickness=-1)
+    if titlefont.draws(title):
+        titlefont.draw_title(image, title, top, height, width - 32, int(40 * max_scale), (255, 255, 255))
+        return
+    text = cover_text(title)
     lines, scale, line_h = _fit_lines(text, width - 32, height - 16, max_scale)
     y = top + (height - line_h * len(lines)) // 2 + int(line_h / _LINE_SPACING)
     for line in lines:
@@ -96,7 +102,7 @@ def render_cover(title: str, system: np.ndarray | None, size: int = COVER_PX) ->
     staff motif)."""
     image = np.full((size, size, 3), _PAPER, dtype=np.uint8)
     band = size // 4
-    _draw_title(image, cover_text(title), 0, band, max_scale=size / 320)
+    _draw_title(image, title, 0, band, max_scale=size / 320)
     box = (size // 16, band + size // 16, size - size // 8, size - band - size // 8)
     if system is not None and np.asarray(system).size:
         _paste_system(image, system, box)
@@ -108,7 +114,7 @@ def render_cover(title: str, system: np.ndarray | None, size: int = COVER_PX) ->
 def render_banner(title: str) -> np.ndarray:
     width, height = BANNER_SIZE
     image = np.full((height, width, 3), _PAPER, dtype=np.uint8)
-    _draw_title(image, cover_text(title), 0, height, max_scale=height / 110)
+    _draw_title(image, title, 0, height, max_scale=height / 110)
     return image
 
 
