@@ -37,7 +37,7 @@ MODEL_ENV_VAR = "OMR_MODEL"
 # line plus as many; clefs, ledger lines, stems and slurs reach about 4 interlines out.
 BAND_MARGIN_INTERLINES = 4.0
 # Rows of the resampled page (10 px per interline) run through the network at once, and the rows
-# of context kept above and below a chunk's core. Both are multiples of the input multiple.
+# of context kept above and below a chunk's core (rounded down to the model's input multiple).
 MAX_STRIP_ROWS = 640
 STRIP_PAD = 96
 NMS_IOU = 0.5
@@ -248,8 +248,9 @@ def _chunks(strips: list[tuple[int, int]], multiple: int) -> list[tuple[int, int
     STRIP_PAD rows of context on each side keep the boxes the same.
     """
     out = []
-    core = MAX_STRIP_ROWS - 2 * STRIP_PAD
-    core -= core % multiple
+    pad = max(multiple, STRIP_PAD - STRIP_PAD % multiple)  # chunk tops stay on the cell grid
+    core = MAX_STRIP_ROWS - 2 * pad
+    core = max(multiple, core - core % multiple)
     for top, bottom in strips:
         if bottom - top <= MAX_STRIP_ROWS:
             out.append((top, bottom, top, bottom))
@@ -259,7 +260,7 @@ def _chunks(strips: list[tuple[int, int]], multiple: int) -> list[tuple[int, int
             end = min(start + core, bottom)
             if bottom - end < multiple:  # no sliver of a chunk at the end
                 end = bottom
-            out.append((start, end, max(top, start - STRIP_PAD), min(bottom, end + STRIP_PAD)))
+            out.append((start, end, max(top, start - pad), min(bottom, end + pad)))
             start = end
     return out
 

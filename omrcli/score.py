@@ -275,14 +275,22 @@ def _staff_measures(part: PartMusic, k: int, pi: int, made: dict[int, object]) -
 
 def _add_slurs(st: stream.Stream, part: PartMusic, made: dict[int, object]) -> None:
     """Slurs whose two notes are both in this staff, in reading order."""
+    starts: list[tuple[tuple[int, int], object]] = []
+    stops: dict[tuple[int, int], object] = {}
     for m in part.measures:
         for staff in m.staves:
             for voice in staff.voices:
                 for e in voice.events:
-                    for target in e.slur_to:
-                        a, b = made.get(id(e)), made.get(id(target))
-                        if a is not None and b is not None and a is not b:
-                            st.insert(0, spanner.Slur(a, b))
+                    obj = made.get(id(e))
+                    if obj is None:
+                        continue
+                    starts.extend((slur_id, obj) for slur_id in e.slur_starts)
+                    for slur_id in e.slur_stops:
+                        stops.setdefault(slur_id, obj)
+    for slur_id, a in starts:
+        b = stops.get(slur_id)
+        if b is not None and b is not a:
+            st.insert(0, spanner.Slur(a, b))
 
 
 def build_score(music: Music, title: str, composer: str | None = None) -> stream.Score:

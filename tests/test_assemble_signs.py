@@ -58,3 +58,11 @@ def test_rest_of_five_sixteenths_splits() -> None:
     rests = list(score.parts[0].recurse().getElementsByClass("Rest"))
     assert [float(r.quarterLength) for r in rests] == [1.0, 0.25]
     assert [float(r.offset) for r in rests] == [1.0, 2.0]
+
+
+def test_key_signature_with_a_flat_twin_first() -> None:
+    # D major (F sharp, C sharp): the detector also drew a flat on the F sharp, further left.
+    run = [accidental("accidentalFlat", -1, 0.0, 0.5), accidental("accidentalSharp", 0, 0.0, 0.4),
+           accidental("accidentalSharp", 10, 3.0)]
+    fifths, _ = _key_from_run(run, TREBLE, _overlapping(run))
+    assert fifths == 2

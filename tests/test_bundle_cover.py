@@ -54,3 +54,14 @@ def test_long_korean_title_wraps_inside_the_band() -> None:
     image = render_cover("발해를 꿈꾸며 " * 6, None, size)
     below = image[size // 4: size // 4 + 4]
     assert not np.any(np.all(below == 255, axis=2))  # no white letter spills under the band
+
+
+def test_tiny_cover_with_a_korean_title() -> None:
+    assert render_cover("가나다", None, 7).shape == (7, 7, 3)
+
+
+def test_overlong_korean_title_stays_in_the_band() -> None:
+    size = 512
+    image = render_cover("가" * 800, None, size)
+    assert _title_ink(image, size // 4) > 500
+    assert not np.any(np.all(image[size // 4: size // 4 + 4] == 255, axis=2))

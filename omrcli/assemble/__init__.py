@@ -16,7 +16,9 @@ become warnings: neither function raises on odd input.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -124,7 +126,7 @@ class _StaffRow:
 
 def _analyse_staff(ctx: PageContext, idx: int, glyphs: list[Glyph], bars: list[float],
                    columns: InkColumns, mask: np.ndarray, labels: np.ndarray, carried_clef: Clef | None,
-                   beam_groups: "_BeamGroups") -> _StaffRow:
+                   beam_groups: "_BeamGroups", slur_ids: Iterator[tuple[int, int]]) -> _StaffRow:
     staff = ctx.layout.staves[idx]
     il = float(np.median([g.il for g in glyphs])) if glyphs else ctx.interline
     row = _StaffRow(idx, il)
@@ -196,7 +198,7 @@ def _analyse_staff(ctx: PageContext, idx: int, glyphs: list[Glyph], bars: list[f
     traced = trace_ties(ctx.ink, staff, raw, il, float(ctx.page.scale.line_thickness))
     if traced:
         log.debug("staff %d: %d tie(s) traced on the image", idx + 1, traced)
-    attach_slurs(raw, [g for g in glyphs if g.name == "slur"], il)
+    attach_slurs(raw, [g for g in glyphs if g.name == "slur"], il, slur_ids)
     row.raw = raw
     row.tuplets = [g for g in glyphs if g.name.startswith("tuplet")]
     return row
@@ -277,6 +279,8 @@ def _assemble(ctx: PageContext, music: PageMusic, symbols: list[Symbol]) -> None
     mask, labels = beam_mask(ctx, all_glyphs)
     columns = InkColumns(ctx.ink, gap=max(1, int(round(0.1 * ctx.interline))))
     beam_groups = _BeamGroups()
+    page_index = int(getattr(ctx.page.page, "index", 0) or 0)
+    slur_ids = ((page_index, n) for n in itertools.count())
     clef_state: dict[tuple[int, int], Clef] = {}
     key_state: dict[tuple[int, int], int] = {}
 
@@ -297,7 +301,7 @@ def _assemble(ctx: PageContext, music: PageMusic, symbols: list[Symbol]) -> None
         for idx in system.staff_indices:
             p, k = staff_part.get(idx, (0, 0))
             rows[idx] = _analyse_staff(ctx, idx, per_staff[idx], bars, columns, mask, labels,
-                                       first_clef.get((p, k)), beam_groups)
+                                       first_clef.get((p, k)), beam_groups, slur_ids)
             clefs = [sign.value for sign in rows[idx].signs if sign.kind == "clef"]
             if clefs:
                 first_clef[(p, k)] = clefs[-1]
@@ -395,18 +399,18 @@ def _staff_rhythm(staff: StaffMeasure, events: list, il: float, tuplets: list[Gl
     staff.voices = built
     staff.single = sorted(events, key=lambda e: e.x) if len(built) > 1 else None
     staff.aligned = voices_aligned(events, il)
-    # Mid-measure clef changes: offset of the first event after the clef.
-    resolved = []
-    for where, clef in staff.clefs:
-        if isinstance(where, tuple):
-            after = [e for v in built for e in v.events if e.x > where[1]]
-            offset = min((e.offset for e in after), default=None)
-            if offset is None:
-                continue
-            resolved.append((offset, clef))
-        else:
-            resolved.append((where, clef))
-    staff.clefs = sorted(resolved, key=lambda c: c[0])
+    # Mid-measure clef changes: offset of the first event after the clef. A second reading (after
+    # cross-staff beams moved events) places the marks of the first again.
+    staff.clef_marks = staff.clef_marks + [(w, c) for w, c in staff.clefs if isinstance(w, tuple)]
+    kept = [(w, c) for w, c in staff.clefs
+            if not isinstance(w, tuple) and not any(w == mw and c == mc for mw, mc in staff.mid_clefs)]
+    staff.mid_clefs = []
+    for where, clef in staff.clef_marks:
+        after = [e for v in built for e in v.events if e.x > where[1]]
+        offset = min((e.offset for e in after), default=None)
+        if offset is not None:
+            staff.mid_clefs.append((offset, clef))
+    staff.clefs = sorted(kept + staff.mid_clefs, key=lambda c: c[0])
 
 
 def _cross_staff_beams(measures: list[Measure], il: float) -> None:

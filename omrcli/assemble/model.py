@@ -146,7 +146,10 @@ class Event:
     beam_doubt: bool = False
     grace: bool = False  # a grace note: no duration, sounds before the next event
     slash: bool = False  # an acciaccatura (slashed grace note)
-    slur_to: list["Event"] = field(default_factory=list)  # events where slurs from this one end
+    # Slurs starting and ending here, by id (page, number): ids, not references, keep deep copies
+    # of long slur chains shallow.
+    slur_starts: list[tuple[int, int]] = field(default_factory=list)
+    slur_stops: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def duration(self) -> Fraction:
@@ -189,6 +192,10 @@ class StaffMeasure:
     single: list[Event] | None = None
     # Whether a stem-up and a stem-down event start together: evidence for two voices.
     aligned: bool = True
+    # Clef changes inside the measure as read: (("x", page x), clef), and the entries of `clefs`
+    # made from them, so that a second reading of the rhythm places them again.
+    clef_marks: list = field(default_factory=list)
+    mid_clefs: list = field(default_factory=list)
 
 
 @dataclass

@@ -218,7 +218,8 @@ def _key_from_run(seq: list[Glyph], clef: Clef,
     """Fifths of a key signature from a run of accidentals (cancelling naturals first).
 
     Where the detector drew two classes on one spot (a sharp and a flat at similar scores), the
-    one that continues the signature's kind is read and the other is dropped with it.
+    one that continues the signature's kind is read and the other is dropped with it. When the
+    first sign is such a pair, the signature is read both ways and the longer reading wins.
     """
     alternatives = alternatives or {}
     naturals = []
@@ -227,40 +228,46 @@ def _key_from_run(seq: list[Glyph], clef: Clef,
         naturals.append(seq[i])
         i += 1
     rest = seq[i:]
-    members: list[Glyph] = list(naturals)
-    if rest:
-        kind = rest[0].name
-        if kind not in ("accidentalSharp", "accidentalFlat"):
-            return (0, members) if naturals else None
-        order = SHARP_ORDER if kind == "accidentalSharp" else FLAT_ORDER
-        count = 0
-        taken: set[int] = set()
-        for a in rest:
-            if id(a) in taken:
-                continue
-            if a.name != kind:
-                a = next((b for b in alternatives.get(id(a), []) if b.name == kind), a)
-            # A sharp read as a flat (or the reverse) where the signature's next one belongs:
-            # read at its box as the signature's kind.
-            confused = a.name != kind and a.name in ("accidentalSharp", "accidentalFlat")
-            if (a.name != kind and not confused) or count >= 7:
-                break
-            twins = alternatives.get(id(a), [])
-            taken.add(id(a))
-            taken.update(id(b) for b in twins)
-            step = a.step + ACCIDENTAL_ANCHOR[kind] if confused else accidental_step(a)
-            letter = clef.pitch_at(int(round(step))).step
-            if letter != order[count]:
-                break
-            count += 1
-            members.append(a)
-            members.extend(twins)
-        if count == 0:
-            return (0, members) if naturals else None
-        return (count if kind == "accidentalSharp" else -count), members
-    if naturals:
-        return 0, members
-    return None
+    if not rest:
+        return (0, naturals) if naturals else None
+    kinds = [rest[0].name] + [b.name for b in alternatives.get(id(rest[0]), []) if b.name != rest[0].name]
+    readings = [_read_kind(rest, kind, clef, alternatives) for kind in kinds
+                if kind in ("accidentalSharp", "accidentalFlat")]
+    readings = [r for r in readings if r[0] > 0]
+    if not readings:
+        return (0, naturals) if naturals else None
+    count, kind, members = max(readings, key=lambda r: r[0])  # the first kind wins a tie
+    return (count if kind == "accidentalSharp" else -count), naturals + members
+
+
+def _read_kind(rest: list[Glyph], kind: str, clef: Clef,
+               alternatives: dict[int, list[Glyph]]) -> tuple[int, str, list[Glyph]]:
+    """(count, kind, glyphs) of the signature read as sharps or as flats from the run's start."""
+    order = SHARP_ORDER if kind == "accidentalSharp" else FLAT_ORDER
+    count = 0
+    members: list[Glyph] = []
+    taken: set[int] = set()
+    for a in rest:
+        if id(a) in taken:
+            continue
+        if a.name != kind:
+            a = next((b for b in alternatives.get(id(a), []) if b.name == kind), a)
+        # A sharp read as a flat (or the reverse) where the signature's next one belongs:
+        # read at its box as the signature's kind.
+        confused = a.name != kind and a.name in ("accidentalSharp", "accidentalFlat")
+        if (a.name != kind and not confused) or count >= 7:
+            break
+        twins = alternatives.get(id(a), [])
+        step = a.step + ACCIDENTAL_ANCHOR[kind] if confused else accidental_step(a)
+        letter = clef.pitch_at(int(round(step))).step
+        if letter != order[count]:
+            break
+        taken.add(id(a))
+        taken.update(id(b) for b in twins)
+        count += 1
+        members.append(a)
+        members.extend(twins)
+    return count, kind, members
 
 
 def key_alter(fifths: int, step: str) -> int:

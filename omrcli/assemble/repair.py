@@ -377,12 +377,13 @@ def _split_measures(parts: list[PartMusic], lengths: list[Fraction]) -> set[int]
 
 
 def _agreed_pickup(parts: list[PartMusic], target: Fraction) -> Fraction | None:
-    """The length of a first measure that every staff reads equally short, else None.
+    """The length of a first measure that every staff (two or more) reads equally short, else None.
 
     Such a pickup may be shorter than an eighth (a sixteenth upbeat): the staves agreeing is the
     evidence that no value was misread.
     """
     found: set[Fraction] = set()
+    staves = 0
     for p in parts:
         if not p.measures:
             continue
@@ -393,7 +394,8 @@ def _agreed_pickup(parts: list[PartMusic], target: Fraction) -> Fraction | None:
             if not events or all(e.kind == "rest" and e.base >= 4 for e in events):
                 continue
             found.add(_voice_length(events))
-    if len(found) == 1:
+            staves += 1
+    if staves >= 2 and len(found) == 1:  # one staff alone agrees with itself: no evidence
         length = found.pop()
         if 0 < length < target:
             return length

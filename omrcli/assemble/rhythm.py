@@ -494,8 +494,10 @@ def hold_back_shared_heads(voices: list[Voice], il: float) -> list[Voice]:
         return voices
     lists = [list(v.events) for v in voices]
     changed = False
-    for i in range(1, len(lists[0])):
+    i = 1
+    while i < len(lists[0]):  # the list grows as rests go in
         e, prev = lists[0][i], lists[0][i - 1]
+        i += 1
         if e.grace or e.kind != "note" or (e.beam_group is not None and e.beam_group == prev.beam_group):
             continue
         later = [f.offset for other in lists[1:] for f in other
@@ -504,7 +506,8 @@ def hold_back_shared_heads(voices: list[Voice], il: float) -> list[Voice]:
             continue
         rest = Event("rest", min(later) - e.offset, hidden=True, x=(prev.x + e.x) / 2.0,
                      x0=prev.x1, x1=e.x0, confidence=e.confidence)
-        lists[0].insert(i, rest)
+        lists[0].insert(i - 1, rest)
+        i += 1
         assign_offsets(lists, il)
         changed = True
     return assign_offsets(lists, il) if changed else voices

@@ -9,6 +9,8 @@ slur cut by the end of the system are left out.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from omrcli.assemble.attach import Glyph
 from omrcli.assemble.rhythm import RawEvent
 
@@ -31,8 +33,9 @@ def _repeats_a_tie(start: RawEvent, end: RawEvent) -> bool:
     return any(n.tie_start and n.staff_step in stops for n in start.event.notes)
 
 
-def attach_slurs(raw: list[RawEvent], slurs: list[Glyph], il: float) -> int:
-    """Record each slur on its first note (`Event.slur_to`); returns how many were placed."""
+def attach_slurs(raw: list[RawEvent], slurs: list[Glyph], il: float, ids: Iterator[tuple[int, int]]) -> int:
+    """Record each slur on its two notes (`Event.slur_starts`, `slur_stops`, one id from `ids`
+    per slur); returns how many were placed."""
     notes = [r for r in raw if r.event.kind == "note" and not r.event.grace]
     placed = 0
     for glyph in slurs:
@@ -52,7 +55,9 @@ def attach_slurs(raw: list[RawEvent], slurs: list[Glyph], il: float) -> int:
         if _repeats_a_tie(start, end):
             glyph.used = True
             continue
-        start.event.slur_to.append(end.event)
+        slur_id = next(ids)
+        start.event.slur_starts.append(slur_id)
+        end.event.slur_stops.append(slur_id)
         glyph.used = True
         placed += 1
     return placed

@@ -33,6 +33,7 @@ BEAM_THICKNESS = 0.5  # nominal beam thickness, interlines
 BEAM_GAP = 0.25  # nominal gap between beams, interlines
 STACK_GAP = 0.5  # interlines: a wider gap between two beams on one stem can end the stem's stack
 STACK_IRREGULAR = 1.6  # ... when it is this many times wider than the stem's other gaps
+STACK_MAX_GAP = 0.8  # interlines: a gap this wide ends the stack however regular it is
 
 FLAG_COUNT = {
     "flag8thUp": 1, "flag8thDown": 1,
@@ -358,8 +359,10 @@ def count_beams(ctx: PageContext, stem: Stem, heads: list[Glyph], mask: np.ndarr
             lo, hi = (prev[1], a) if a >= prev[1] else (b, prev[0])
             masked = bool((labels[y_a + lo:y_a + hi, x] < 0).any())  # a symbol box hides part of it
             others = gaps[:k] + gaps[k + 1:]
-            # Evenly spaced runs are one stack even when thin beams leave wide gaps.
-            regular = bool(others) and gaps[k] <= STACK_IRREGULAR * float(np.median(others))
+            # Evenly spaced runs are one stack even when thin beams leave wide gaps, but no stack
+            # has gaps as wide as the beam pitch: evenly spaced beams that far apart cross the stem.
+            regular = (bool(others) and gaps[k] <= STACK_IRREGULAR * float(np.median(others))
+                       and gaps[k] <= STACK_MAX_GAP * il)
             if gaps[k] > STACK_GAP * il and not masked and not regular:
                 break
             stack.append((a, b))

@@ -109,18 +109,24 @@ def draw_title(image: np.ndarray, text: str, top: int, height: int, width: int, 
     """Draw `text` centred in the band rows [top, top + height), at most three lines, largest first."""
     from PIL import Image, ImageDraw, ImageFont
 
-    size = max_px
+    size = max(1, max_px)
+    smallest = min(10, size)
     while True:
         font = ImageFont.truetype(str(FONT_PATH), size)
-        lines = _lines(text, width, size, font)
+        lines = _lines(text, max(1, width), size, font)
         line_h = int(size * _LINE_SPACING)
-        if (len(lines) <= 3 and line_h * len(lines) <= height - 16) or size <= 10:
+        if (len(lines) <= 3 and line_h * len(lines) <= height - 16) or size <= smallest:
             break
         size -= 2
+    if len(lines) > 3:  # still too long at the smallest size: the third line ends the title
+        third = lines[2]
+        while third and font.getlength(third + "…") > width:
+            third = third[:-1]
+        lines = lines[:2] + [third + "…"]
     band = Image.fromarray(np.ascontiguousarray(image[top:top + height, :, ::-1]))  # BGR -> RGB
     draw = ImageDraw.Draw(band)
     y = (height - line_h * len(lines)) // 2
-    for line in lines[:3]:
+    for line in lines:
         x = (band.width - font.getlength(line)) / 2
         draw.text((x, y + (line_h - size) // 2), line, font=font, fill=colour[::-1])
         y += line_h
