@@ -59,3 +59,14 @@ def test_beam_count_skips_crossing_beams() -> None:
     count_beams(None, stem, [head], mask, labels, IL)
     assert stem.beams == 1
     assert stem.beam_labels == {int(labels[105, 100])}
+
+
+def test_long_slur_chain_deep_copies() -> None:
+    import copy
+
+    events = [_note(10.0 * i, Fraction(1, 2)) for i in range(400)]
+    for i in range(399):  # each note slurred to the next, as a long legato line
+        events[i].slur_starts.append((0, i))
+        events[i + 1].slur_stops.append((0, i))
+    copied = copy.deepcopy(events)
+    assert copied[399].slur_stops == [(0, 398)]

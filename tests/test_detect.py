@@ -174,3 +174,12 @@ def test_chunks_of_a_tall_strip_tile_it() -> None:
         assert top % 16 == 0
         assert top == max(32, core_top - STRIP_PAD)
         assert bottom == min(1500, core_bottom + STRIP_PAD)
+
+
+def test_chunks_stay_on_a_coarse_cell_grid() -> None:
+    from omrcli.detect import _chunks
+
+    for multiple in (64, 512):
+        chunks = _chunks([(0, 3000)], multiple)
+        assert all(top % multiple == 0 for _, _, top, _ in chunks)
+        assert chunks[-1][1] == 3000
