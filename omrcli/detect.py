@@ -365,7 +365,7 @@ class Detector:
         for core_top, core_bottom, top, bottom in _chunks(strips, self.info.input_multiple):
             boxes, scores, classes = self._detect_region(image[top:bottom], score_threshold)
             boxes[:, 1::2] += top
-            # A chunk keeps the boxes centred in its core; its margins only give them context.
+            # A chunk keeps only the boxes centred in its core. Its margins give them context.
             centre = (boxes[:, 1] + boxes[:, 3]) / 2.0
             keep = (centre >= core_top) & ((centre < core_bottom) | (core_bottom == bottom))
             parts_b.append(boxes[keep])

@@ -157,9 +157,12 @@ def _event_object(e: Event):
     return obj
 
 
-def _insert_event(container: stream.Stream, e: Event, made: dict[int, object] | None = None) -> list:
-    """Insert the music21 object(s) of one event; a rest no single value spells (a padding rest
-    of five sixteenths, say) becomes several rests, largest first."""
+def _insert_event(container: stream.Stream, e: Event, objects: dict[int, object] | None = None) -> list:
+    """Insert the music21 object(s) of one event, and record its note or chord in `objects`.
+
+    A rest that no single value spells (a padding rest of five sixteenths, say) becomes several
+    rests, largest first.
+    """
     obj = _event_object(e)
     offset = Fraction(e.offset)
     parts = [obj]
@@ -173,8 +176,8 @@ def _insert_event(container: stream.Stream, e: Event, made: dict[int, object] | 
     for part in parts:
         container.insert(float(offset) if offset.denominator <= 16 else offset, part)
         offset += Fraction(part.duration.quarterLength).limit_denominator(1024)
-    if made is not None and not isinstance(obj, note.Rest):
-        made[id(e)] = obj
+    if objects is not None and not isinstance(obj, note.Rest):
+        objects[id(e)] = obj
     return parts
 
 
@@ -209,7 +212,7 @@ def _instrument_for(name: str) -> instrument.Instrument:
     return inst
 
 
-def _staff_measures(part: PartMusic, k: int, pi: int, made: dict[int, object]) -> list[stream.Measure]:
+def _staff_measures(part: PartMusic, k: int, pi: int, objects: dict[int, object]) -> list[stream.Measure]:
     out = []
     clef_now: Clef | None = None
     key_now: int | None = None
@@ -240,7 +243,7 @@ def _staff_measures(part: PartMusic, k: int, pi: int, made: dict[int, object]) -
         if len(voices) <= 1:
             objs = []
             for e in voices[0].events if voices else []:
-                objs.extend(_insert_event(mm, e, made))
+                objs.extend(_insert_event(mm, e, objects))
             _mark_tuplet_brackets(objs)
             if not objs:
                 r = note.Rest(quarterLength=float(m.length))
@@ -252,7 +255,7 @@ def _staff_measures(part: PartMusic, k: int, pi: int, made: dict[int, object]) -
                 vv = stream.Voice(id=str(v.number + 4 * k))
                 objs = []
                 for e in v.events:
-                    objs.extend(_insert_event(vv, e, made))
+                    objs.extend(_insert_event(vv, e, objects))
                 _mark_tuplet_brackets(objs)
                 mm.insert(0, vv)
         # Mid-measure clef changes.
@@ -273,7 +276,7 @@ def _staff_measures(part: PartMusic, k: int, pi: int, made: dict[int, object]) -
     return out
 
 
-def _add_slurs(st: stream.Stream, part: PartMusic, made: dict[int, object]) -> None:
+def _add_slurs(st: stream.Stream, part: PartMusic, objects: dict[int, object]) -> None:
     """Slurs whose two notes are both in this staff, in reading order."""
     starts: list[tuple[tuple[int, int], object]] = []
     stops: dict[tuple[int, int], object] = {}
@@ -281,7 +284,7 @@ def _add_slurs(st: stream.Stream, part: PartMusic, made: dict[int, object]) -> N
         for staff in m.staves:
             for voice in staff.voices:
                 for e in voice.events:
-                    obj = made.get(id(e))
+                    obj = objects.get(id(e))
                     if obj is None:
                         continue
                     starts.extend((slur_id, obj) for slur_id in e.slur_starts)
@@ -310,10 +313,10 @@ def build_score(music: Music, title: str, composer: str | None = None) -> stream
         for k, st in enumerate(staves):
             st.partName = part.name
             st.insert(0, _instrument_for(part.name))
-            made: dict[int, object] = {}
-            for mm in _staff_measures(part, k, pi, made):
+            objects: dict[int, object] = {}
+            for mm in _staff_measures(part, k, pi, objects):
                 st.append(mm)
-            _add_slurs(st, part, made)
+            _add_slurs(st, part, objects)
             score.insert(0, st)
         if staff_count > 1:
             group = layout.StaffGroup(staves, name=part.name, symbol="brace", barTogether=True)

@@ -81,8 +81,8 @@ def test_piano_run_across_staves_over_held_notes() -> None:
 
 
 def _rest(duration: int, kind: str, voice: int, hidden: bool = False) -> str:
-    shown = ' print-object="no"' if hidden else ""
-    return (f"<note{shown}><rest/><duration>{duration}</duration><voice>{voice}</voice>"
+    print_object = ' print-object="no"' if hidden else ""
+    return (f"<note{print_object}><rest/><duration>{duration}</duration><voice>{voice}</voice>"
             f"<type>{kind}</type><staff>1</staff></note>")
 
 

@@ -86,6 +86,6 @@ def test_tie_along_a_staff_line_is_traced() -> None:
     left = head(ink, 150, 5)  # in the third space
     right = head(ink, 500, 5)
     # The tie dips onto the bottom staff line (rows 180-181) and lies on it for about four
-    # interlines, where it cannot be told from the line.
+    # interlines, where it cannot be separated from the line.
     cv2.ellipse(ink, (325, 150), (175, 30), 0, 0, 180, 255, 2)
     assert trace_ties(ink, staff, [event(left), event(right)], IL, 2.0) == 1

@@ -387,10 +387,10 @@ def _measure_of(x: float, intervals, measure_ids) -> int | None:
     return None
 
 
-def _staff_rhythm(staff: StaffMeasure, events: list, il: float, tuplets: list[Glyph]) -> None:
-    """Voices and onsets of one staff in one measure; mid-measure clefs get their offsets."""
+def _staff_rhythm(staff: StaffMeasure, events: list[Event], il: float, tuplets: list[Glyph]) -> None:
+    """Read the voices and onsets of one staff in one measure, and place its mid-measure clefs."""
     voices = split_voices(events, il)
-    apply_marked_tuplets(tuplet_voices(events, il), tuplets, il)
+    apply_marked_tuplets(tuplet_voices(events, il, voices), tuplets, il)
     built = assign_offsets(voices, il)
     built = split_overlaps(built, il)
     built = hold_back_shared_heads(built, il)
@@ -402,15 +402,15 @@ def _staff_rhythm(staff: StaffMeasure, events: list, il: float, tuplets: list[Gl
     # Mid-measure clef changes: offset of the first event after the clef. A second reading (after
     # cross-staff beams moved events) places the marks of the first again.
     staff.clef_marks = staff.clef_marks + [(w, c) for w, c in staff.clefs if isinstance(w, tuple)]
-    kept = [(w, c) for w, c in staff.clefs
-            if not isinstance(w, tuple) and not any(w == mw and c == mc for mw, mc in staff.mid_clefs)]
+    start_clefs = [(w, c) for w, c in staff.clefs
+                   if not isinstance(w, tuple) and not any(w == mw and c == mc for mw, mc in staff.mid_clefs)]
     staff.mid_clefs = []
     for where, clef in staff.clef_marks:
         after = [e for v in built for e in v.events if e.x > where[1]]
         offset = min((e.offset for e in after), default=None)
         if offset is not None:
             staff.mid_clefs.append((offset, clef))
-    staff.clefs = sorted(kept + staff.mid_clefs, key=lambda c: c[0])
+    staff.clefs = sorted(start_clefs + staff.mid_clefs, key=lambda c: c[0])
 
 
 def _cross_staff_beams(measures: list[Measure], il: float) -> None:
@@ -423,7 +423,7 @@ def _cross_staff_beams(measures: list[Measure], il: float) -> None:
     for m in measures:
         if len(m.staves) < 2:
             continue
-        where: dict[int, list[tuple[int, object]]] = {}
+        where: dict[int, list[tuple[int, Event]]] = {}
         for k, staff in enumerate(m.staves):
             for v in staff.voices:
                 for e in v.events:
@@ -443,7 +443,7 @@ def _cross_staff_beams(measures: list[Measure], il: float) -> None:
             continue
         # Unprinted rests of the first reading are made again by the second.
         events_of = [[e for v in staff.voices for e in v.events if not e.hidden] for staff in m.staves]
-        moved = [[] for _ in m.staves]
+        moved: list[list[Event]] = [[] for _ in m.staves]
         for k, evs in enumerate(events_of):
             keep = []
             for e in evs:

@@ -135,7 +135,7 @@ def _ledger_at(ctx: PageContext, staff: Staff, head: Symbol, ledger_step: int,
                ledgers: np.ndarray) -> float | None:
     """Distance (interlines) to a ledger line across the head's column at a staff step, or None.
 
-    `ledgers` holds the detected ledger lines as rows (x0, x1, centre y).
+    `ledgers` contains the detected ledger lines as rows (x0, x1, centre y).
     """
     il = staff.interline_at(head.cx)
     y = staff.y_at_step(ledger_step, head.cx)

@@ -246,9 +246,9 @@ def _read_kind(rest: list[Glyph], kind: str, clef: Clef,
     order = SHARP_ORDER if kind == "accidentalSharp" else FLAT_ORDER
     count = 0
     members: list[Glyph] = []
-    taken: set[int] = set()
+    consumed: set[int] = set()
     for a in rest:
-        if id(a) in taken:
+        if id(a) in consumed:
             continue
         if a.name != kind:
             a = next((b for b in alternatives.get(id(a), []) if b.name == kind), a)
@@ -262,8 +262,8 @@ def _read_kind(rest: list[Glyph], kind: str, clef: Clef,
         letter = clef.pitch_at(int(round(step))).step
         if letter != order[count]:
             break
-        taken.add(id(a))
-        taken.update(id(b) for b in twins)
+        consumed.add(id(a))
+        consumed.update(id(b) for b in twins)
         count += 1
         members.append(a)
         members.extend(twins)

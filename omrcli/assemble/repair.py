@@ -377,10 +377,10 @@ def _split_measures(parts: list[PartMusic], lengths: list[Fraction]) -> set[int]
 
 
 def _agreed_pickup(parts: list[PartMusic], target: Fraction) -> Fraction | None:
-    """The length of a first measure that every staff (two or more) reads equally short, else None.
+    """Return the length of a first measure that every staff (two or more) reads equally short.
 
-    Such a pickup may be shorter than an eighth (a sixteenth upbeat): the staves agreeing is the
-    evidence that no value was misread.
+    Such a pickup may be shorter than an eighth (a sixteenth upbeat), because the staves agreeing
+    is the evidence that no value was misread. Returns None when they disagree.
     """
     found: set[Fraction] = set()
     staves = 0

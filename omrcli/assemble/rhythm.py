@@ -82,7 +82,7 @@ def build_events(heads: list[Glyph], head_stem: list[int | None], stems: list[St
         chord_heads = []
         for h in sorted((heads[i] for i in stem.heads), key=lambda h: h.cy):
             # Two boxes on one spot (a head drawn once per voice) are one note of this chord.
-            if not any(abs(h.cx - o.cx) <= 0.3 * il and abs(h.step - o.step) <= 0.5 for o in chord_heads):
+            if not any(abs(h.cx - o.cx) <= SHARED_HEAD * il and abs(h.step - o.step) <= 0.5 for o in chord_heads):
                 chord_heads.append(h)
         if stem.direction == "up":
             x = stem.x - head_width / 2.0
@@ -300,19 +300,25 @@ def voices_aligned(events: list[Event], il: float) -> bool:
     return any(_aligned(u, d, il) for u in ups for d in downs)
 
 
-def tuplet_voices(events: list[Event], il: float) -> list[list[Event]]:
-    """Return the voices a printed tuplet number is matched in.
+def tuplet_voices(events: list[Event], il: float,
+                  voices: list[list[Event]] | None = None) -> list[list[Event]]:
+    """Return the voices a printed tuplet number is matched in (`voices`: split_voices of events).
 
     Two voices without aligned stems are a guess that the measure check may undo. Tuplets are
-    matched in the one-voice reading then, because such a staff usually holds one voice.
+    matched in the one-voice reading then, because such a staff usually contains one voice.
     """
     if voices_aligned(events, il):
-        return split_voices(events, il)
+        return voices if voices is not None else split_voices(events, il)
     return [sorted(events, key=lambda e: e.x)] if events else []
 
 
+def same_beam_group(a: Event, b: Event) -> bool:
+    """Tell whether two events are notes of one beam group."""
+    return a.beam_group is not None and a.beam_group == b.beam_group
+
+
 def _split_main(events: list[Event], il: float) -> list[list[Event]]:
-    """Stems up as voice 1 and stems down as voice 2 when both occur, else one voice.
+    """Split the events into stems up (voice 1) and stems down (voice 2) when both occur, else one voice.
 
     Without a stem-up and a stem-down note starting together the split is only a guess: the
     measure check (repair._choose_voicing) keeps it only when it fits the bar and one voice does not.
@@ -331,7 +337,7 @@ def _split_main(events: list[Event], il: float) -> list[list[Event]]:
             group_dir[g] = members[0].stem or "up"
 
     def direction(e: Event) -> str | None:
-        return group_dir.get(e.beam_group, e.stem) if e.beam_group is not None else e.stem
+        return group_dir.get(e.beam_group, e.stem)
 
     ups = [e for e in notes if direction(e) == "up"]
     downs = [e for e in notes if direction(e) == "down"]
@@ -466,7 +472,7 @@ def split_overlaps(voices: list[Voice], il: float, max_voices: int = 4) -> list[
         cut = None
         for i, ev in enumerate(lists[k]):
             prev = lists[k][i - 1] if i > 0 else None
-            if prev is None or ev.grace or (ev.beam_group is not None and ev.beam_group == prev.beam_group):
+            if prev is None or ev.grace or same_beam_group(ev, prev):
                 continue  # a beam group is never cut
             match = [a for a in anchors if _aligned(a, ev, il)]
             if match and min(match, key=lambda a: abs(a.x - ev.x)).offset < ev.offset:
@@ -498,7 +504,7 @@ def hold_back_shared_heads(voices: list[Voice], il: float) -> list[Voice]:
     while i < len(lists[0]):  # the list grows as rests go in
         e, prev = lists[0][i], lists[0][i - 1]
         i += 1
-        if e.grace or e.kind != "note" or (e.beam_group is not None and e.beam_group == prev.beam_group):
+        if e.grace or e.kind != "note" or same_beam_group(e, prev):
             continue
         later = [f.offset for other in lists[1:] for f in other
                  if f.kind == "note" and not f.grace and abs(f.x - e.x) <= SHARED_HEAD * il and f.offset > e.offset]

@@ -19,7 +19,7 @@ END_REACH_Y = 1.6  # interlines above or below a note's heads and stem
 
 
 def _distance(x: float, y: float, raw: RawEvent, il: float) -> float | None:
-    """Distance in interlines from a slur end to a note, or None when too far."""
+    """Return the distance in interlines from a slur end to a note, or None when too far."""
     e = raw.event
     dx = max(0.0, e.x0 - x, x - e.x1) / il
     dy = max(0.0, e.y0 - y, y - e.y1) / il
@@ -35,7 +35,7 @@ def _repeats_a_tie(start: RawEvent, end: RawEvent) -> bool:
 
 def attach_slurs(raw: list[RawEvent], slurs: list[Glyph], il: float, ids: Iterator[tuple[int, int]]) -> int:
     """Record each slur on its two notes (`Event.slur_starts`, `slur_stops`, one id from `ids`
-    per slur); returns how many were placed."""
+    per slur), and return how many were placed."""
     notes = [r for r in raw if r.event.kind == "note" and not r.event.grace]
     placed = 0
     for glyph in slurs:

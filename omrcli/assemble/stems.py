@@ -13,6 +13,7 @@ detected flag symbols. Detected stem and beam boxes are only extra evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -109,8 +110,8 @@ class InkColumns:
 
 
 def beam_mask(ctx: PageContext, glyphs: list[Glyph]) -> tuple[np.ndarray, np.ndarray]:
-    """Thick horizontal ink with the detected non-beam symbols removed, and its component labels
-    (-1 where a symbol box was removed)."""
+    """Return the thick horizontal ink with the detected non-beam symbols removed, and its
+    component labels (-1 where a symbol box was removed)."""
     ink = (ctx.ink > 0).astype(np.uint8)
     il = ctx.interline
     kv = max(2, int(round(BEAM_MIN_THICKNESS * il)))
@@ -150,13 +151,31 @@ def _excluded_columns(glyphs: list[Glyph], il: float) -> list[tuple[float, float
     return boxes
 
 
-def _stem_candidates(head: Glyph, near: list[Glyph], columns: InkColumns, excluded, w: int):
-    """Vertical strokes at the head's edges: (free, x, top, bottom, normal, side, up, down).
+class _Stroke(NamedTuple):
+    """A vertical stroke at one edge of a head, measured in one ink column.
 
-    `up` and `down` are the stroke's lengths above and below the heads it crosses (stacked chord
-    heads make tall ink columns too) and `free` the larger. `normal` is True for a stem on the
-    usual side: right and up, or left and down.
+    `up` and `down` are its lengths above and below the heads it crosses (stacked chord heads
+    make tall ink columns too) and `free` the larger. `normal` is True for a stem on the usual
+    side: right and up, or left and down.
     """
+
+    free: float
+    x: int
+    top: int
+    bottom: int
+    normal: bool
+    side: str  # "right" or "left"
+    up: float
+    down: float
+
+    @property
+    def overrun(self) -> float:
+        """Length on the far side of the head from the stem's usual direction."""
+        return self.down if self.side == "right" else self.up
+
+
+def _stem_candidates(head: Glyph, near: list[Glyph], columns: InkColumns, excluded, w: int) -> list[_Stroke]:
+    """Measure the vertical strokes at the head's edges, one per ink column."""
     il = head.il
     seed_lo = head.cy - 0.45 * il
     seed_hi = head.cy + 0.45 * il
@@ -179,7 +198,7 @@ def _stem_candidates(head: Glyph, near: list[Glyph], columns: InkColumns, exclud
             down = bottom - max(c[1] for c in covered)
             free = max(up, down)
             normal = (side == "right") == (up >= down)
-            out.append((free, x, top, bottom, normal, side, up, down))
+            out.append(_Stroke(free, x, top, bottom, normal, side, up, down))
     return out
 
 
@@ -200,23 +219,30 @@ def _widen(columns: InkColumns, x: int, top: int, bottom: int, head: Glyph, w: i
     return float(np.mean(xs)) + 0.5, len(xs)
 
 
-def _second_stem(best: tuple, normal: list[tuple], il: float, blockers: list[Glyph]) -> tuple | None:
+def _second_stem(best: _Stroke, normal: list[_Stroke], il: float, blockers: list[Glyph]) -> _Stroke | None:
     """Return the other stem of a head shared by two voices, or None.
 
     Both stems must be on their usual sides (up on the right, down on the left), long, and end at
-    the head: a stroke that runs on past the head belongs to another note.
+    the head, because a stroke that runs on past the head belongs to another note.
     """
-    side = best[5]
     ends_here = SHARED_END * il
-    if (best[7] if side == "right" else best[6]) > ends_here:
+    if best.overrun > ends_here:
         return None
     pad = 0.15 * il
-    others = [c for c in normal if c[5] != side and c[0] >= MIN_STEM_REACH * il
-              and (c[7] if c[5] == "right" else c[6]) <= ends_here
-              and not any(g.x0 - pad <= c[1] <= g.x1 + pad and g.y0 < c[3] and g.y1 > c[2] for g in blockers)]
+    others = [c for c in normal if c.side != best.side and c.free >= MIN_STEM_REACH * il
+              and c.overrun <= ends_here
+              and not any(g.x0 - pad <= c.x <= g.x1 + pad and g.y0 < c.bottom and g.y1 > c.top for g in blockers)]
     if not others:
         return None
-    return max(others, key=lambda c: c[0])
+    return max(others, key=lambda c: c.free)
+
+
+def _matching_stem(stems: list[Stem], x: float, top: float, bottom: float, il: float) -> int | None:
+    """Return the index of the stem that a stroke at x spanning [top, bottom] belongs to, or None."""
+    for si, stem in enumerate(stems):
+        if abs(stem.x - x) <= STEM_MERGE * il and top <= stem.bottom and bottom >= stem.top:
+            return si
+    return None
 
 
 def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], columns: InkColumns,
@@ -237,14 +263,14 @@ def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], column
     centres = np.array([heads[i].cx for i in order]) if heads else np.zeros(0)
 
     def add(hi: int, x: float, top: float, bottom: float, width: int, create: bool = True) -> bool:
-        il = heads[hi].il
-        for si, stem in enumerate(stems):
-            if abs(stem.x - x) <= STEM_MERGE * il and top <= stem.bottom and bottom >= stem.top:
-                stem.top = min(stem.top, top)
-                stem.bottom = max(stem.bottom, bottom)
-                stem.heads.append(hi)
-                head_stem[hi] = si
-                return True
+        si = _matching_stem(stems, x, top, bottom, heads[hi].il)
+        if si is not None:
+            stem = stems[si]
+            stem.top = min(stem.top, top)
+            stem.bottom = max(stem.bottom, bottom)
+            stem.heads.append(hi)
+            head_stem[hi] = si
+            return True
         if not create:
             return False
         stems.append(Stem(x, top, bottom, [hi], width=width))
@@ -265,17 +291,16 @@ def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], column
         near = [heads[order[k]] for k in range(lo, hi_)]
         cands = _stem_candidates(head, near, columns, excluded, w)
         candidates[hi] = cands
-        normal = [c for c in cands if c[4] and c[0] >= MIN_STEM_FREE * il]
+        normal = [c for c in cands if c.normal and c.free >= MIN_STEM_FREE * il]
         if normal:
-            best = max(normal, key=lambda c: (round(c[0]), -abs(c[1] - head.cx)))
-            free, x, top, bottom = best[:4]
-            cx, width = _widen(columns, x, top, bottom, head, w)
-            add(hi, cx, float(top), float(bottom), width)
+            best = max(normal, key=lambda c: (round(c.free), -abs(c.x - head.cx)))
+            cx, width = _widen(columns, best.x, best.top, best.bottom, head, w)
+            add(hi, cx, float(best.top), float(best.bottom), width)
             second = _second_stem(best, normal, il, blockers)
             if second is not None:
                 # A head shared by two voices: one stem up on its right, one down on its left.
-                cx2, width2 = _widen(columns, second[1], second[2], second[3], head, w)
-                extra_stem[hi] = (cx2, float(second[2]), float(second[3]), width2)
+                cx2, width2 = _widen(columns, second.x, second.top, second.bottom, head, w)
+                extra_stem[hi] = (cx2, float(second.top), float(second.bottom), width2)
 
     # Displaced heads of seconds: the other side of an existing stem.
     for hi, cands in candidates.items():
@@ -283,12 +308,12 @@ def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], column
             continue
         head = heads[hi]
         il = head.il
-        other = sorted((c for c in cands if not c[4] and c[0] >= MIN_STEM_FREE * il), key=lambda c: -c[0])
-        for free, x, top, bottom, *_ in other:
-            cx, width = _widen(columns, x, top, bottom, head, w)
-            match = [s for s in stems if abs(s.x - cx) <= STEM_MERGE * il and top <= s.bottom and bottom >= s.top]
-            if match and any(abs(heads[j].step - head.step) <= 1.2 for j in match[0].heads):
-                add(hi, cx, float(top), float(bottom), width, create=False)
+        other = sorted((c for c in cands if not c.normal and c.free >= MIN_STEM_FREE * il), key=lambda c: -c.free)
+        for c in other:
+            cx, width = _widen(columns, c.x, c.top, c.bottom, head, w)
+            si = _matching_stem(stems, cx, c.top, c.bottom, il)
+            if si is not None and any(abs(heads[j].step - head.step) <= 1.2 for j in stems[si].heads):
+                add(hi, cx, float(c.top), float(c.bottom), width, create=False)
                 break
 
     # Extra evidence: a detected stem box touching a head still without a stem.
@@ -306,12 +331,10 @@ def find_stems(ctx: PageContext, heads: list[Glyph], glyphs: list[Glyph], column
                     break
 
     # Second stems of shared heads, added last so that the head's own chord keeps its index.
+    # A stroke that is already another note's stem is that note's, not a second stem here.
     for hi, (cx, top, bottom, width) in sorted(extra_stem.items()):
-        il = heads[hi].il
-        match = [s for s in stems if abs(s.x - cx) <= STEM_MERGE * il and top <= s.bottom and bottom >= s.top]
-        if not match:
+        if _matching_stem(stems, cx, top, bottom, heads[hi].il) is None:
             stems.append(Stem(cx, top, bottom, [hi], width=width))
-        # A stroke that is already another note's stem is that note's, not a second stem here.
 
     for stem in stems:
         ys = [heads[i].cy for i in stem.heads]

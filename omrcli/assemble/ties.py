@@ -10,18 +10,14 @@ ends: staff-line remnants, ledger lines, beams and hairpins do not.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from omrcli.assemble.model import Event, Note
-from omrcli.assemble.rhythm import RawEvent
+from omrcli.assemble.rhythm import SHARED_HEAD, RawEvent, same_beam_group
 from omrcli.staves import Staff
 
-log = logging.getLogger(__name__)
-
-MIN_GAP = 1.2  # interlines between the two heads' centres
-MAX_GAP = 24.0
+MIN_GAP = 1.2  # interlines between the two heads' centres, at least
+MAX_GAP = 24.0  # and at most
 HEAD_CLEAR = 0.7  # interlines from a head's centre to where the search starts
 BAND_NEAR = 0.25  # interlines from the heads' centre line where the search band starts
 BAND_FAR = 2.2  # and where it ends
@@ -35,7 +31,7 @@ SHORT_BOW = 0.1  # the same for a tie shorter than 2.5 interlines
 
 
 def _column_runs(mask: np.ndarray) -> list[list[tuple[int, int]]]:
-    """Vertical runs of True in every column of a 2-D mask, as (start, end_exclusive) rows."""
+    """Return the vertical runs of True in every column of a 2-D mask, as (start, end) rows."""
     h, w = mask.shape
     padded = np.zeros((w, h + 2), np.int8)
     padded[:, 1:-1] = mask.T
@@ -69,7 +65,7 @@ def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il
            thickness: float) -> bool:
     """Tell whether a tie stroke joins the two heads on one side (+1 below, -1 above)."""
     h, w = ink.shape[:2]
-    # Start beyond the heads: the edge of an oval is a thin curved run too.
+    # Start beyond the heads, because the edge of an oval is a thin curved run too.
     xa = int(np.ceil(left.x + HEAD_CLEAR * il))
     xb = int(np.floor(right.x - HEAD_CLEAR * il))
     if xb - xa < 3:
@@ -83,23 +79,38 @@ def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il
         return False
     crop = ink[ya:yb, xa:xb + 1] > 0
     if crop.any(axis=0).mean() < MIN_COVER * (1.0 - MAX_HIDDEN):
-        return False  # too few columns hold any ink for a tie to run through them
+        return False  # too few columns contain ink for a tie to run through them
+    columns = _tie_columns(crop, ya, staff, xa, il, thickness)
+    return _bowed_path(columns, left, right, base, side, il, xb - xa)
+
+
+def _tie_columns(crop: np.ndarray, y0: int, staff: Staff, x0: int, il: float,
+                 thickness: float) -> list[list[tuple[float, bool]] | None]:
+    """List per column of the band: None where a stem crosses (unknown), else (centre y, seen)
+    of each thin run.
+
+    A staff line's own run is kept unseen: the path may ride along a line where the tie touches
+    it, but only runs off the lines count as seeing the tie.
+    """
     crop_runs = _column_runs(crop)
-    clean = _staff_line_free(crop, crop_runs, ya, staff, xa, thickness)
+    clean = _staff_line_free(crop, crop_runs, y0, staff, x0, thickness)
     tall = MAX_THICKNESS * il
-    # Per column: None where a stem crosses (unknown), else (centre, seen) of each thin run. A
-    # staff line's own run is kept unseen: the path may ride along a line where the tie touches
-    # it, but only runs off the lines count as seeing the tie.
-    columns: list[list[tuple[float, bool]] | None] = []
     clean_runs = _column_runs(clean)
     line_runs = _column_runs(crop & ~clean)
+    columns: list[list[tuple[float, bool]] | None] = []
     for c in range(clean.shape[1]):
         if any(b - a > 1.5 * il for a, b in crop_runs[c]):
             columns.append(None)
             continue
-        runs = [(ya + (a + b - 1) / 2.0, True) for a, b in clean_runs[c] if b - a <= tall]
-        runs += [(ya + (a + b - 1) / 2.0, False) for a, b in line_runs[c]]
+        runs = [(y0 + (a + b - 1) / 2.0, True) for a, b in clean_runs[c] if b - a <= tall]
+        runs += [(y0 + (a + b - 1) / 2.0, False) for a, b in line_runs[c]]
         columns.append(runs)
+    return columns
+
+
+def _bowed_path(columns: list[list[tuple[float, bool]] | None], left: Note, right: Note, base: float,
+                side: int, il: float, span: int) -> bool:
+    """Tell whether a bowed chain of runs crosses the columns from one head to the other."""
     # Dynamic programming: the best chain of centres, moving at most `step` rows per column.
     step = max(2.0, 0.2 * il)
     n = len(columns)
@@ -138,26 +149,26 @@ def _trace(ink: np.ndarray, staff: Staff, left: Note, right: Note, side: int, il
                 continue
             # The stroke must bow: its farthest point lies off the line between its ends.
             ends = max((sy - base) * side, (y - base) * side)
-            bow = MIN_BOW if xb - xa >= 2.5 * il else SHORT_BOW
+            bow = MIN_BOW if span >= 2.5 * il else SHORT_BOW
             if far - ends >= bow * il:
                 return True
     return False
 
 
 def _blocked(a: Event, b: Event, chords: list[Event], il: float) -> bool:
-    """Whether a and b cannot be tied: one beam group, or a note of their voice between them.
+    """Tell whether a and b cannot be tied: one beam group, or a note of their voice between them.
 
-    Stem direction, beam group and range identify the voice: a held note can be tied over a run
-    of the other voice (stems the other way) or over a note of its own stem direction an octave
+    Stem direction, beam group and range identify the voice. A held note can be tied over a run
+    of the other voice (stems the other way), or over a note of its own stem direction an octave
     away (a third voice).
     """
-    if a.beam_group is not None and a.beam_group == b.beam_group:
+    if same_beam_group(a, b):
         return True  # repeated notes in one beam group are struck again, not tied
     lo, hi = a.x + 0.3 * il, b.x - 0.3 * il
     for ev in chords:
         if ev is a or ev is b or not (lo < ev.x < hi):
             continue
-        same_group = ev.beam_group is not None and ev.beam_group in (a.beam_group, b.beam_group)
+        same_group = same_beam_group(ev, a) or same_beam_group(ev, b)
         near = any(abs(n.staff_step - m.staff_step) <= VOICE_SPAN for n in ev.notes for m in a.notes)
         if same_group or (ev.stem == a.stem and near):
             return True
@@ -165,7 +176,7 @@ def _blocked(a: Event, b: Event, chords: list[Event], il: float) -> bool:
 
 
 def trace_ties(ink: np.ndarray, staff: Staff, raw: list[RawEvent], il: float, thickness: float) -> int:
-    """Mark ties between same-step heads that a traced stroke joins; returns how many were added."""
+    """Mark ties between same-step heads that a traced stroke joins, and return how many."""
     by_step: dict[int, list[tuple[Note, bool]]] = {}
     event_of: dict[int, Event] = {}
     chords = [r.event for r in raw if r.event.kind == "note" and not r.event.grace]
@@ -177,17 +188,17 @@ def trace_ties(ink: np.ndarray, staff: Staff, raw: list[RawEvent], il: float, th
     added = 0
     for notes in by_step.values():
         notes.sort(key=lambda p: p[0].x)
-        # Heads at one x (a head shared by two voices) are one position; the held note ties.
+        # Heads at one x (a head shared by two voices) are one position. The held note takes the tie.
         positions: list[list[tuple[Note, bool]]] = []
         for n, beamed in notes:
-            if positions and abs(positions[-1][0][0].x - n.x) <= 0.3 * il:
+            if positions and abs(positions[-1][0][0].x - n.x) <= SHARED_HEAD * il:
                 positions[-1].append((n, beamed))
             else:
                 positions.append([(n, beamed)])
-        for here, there in zip(positions, positions[1:]):
-            left = min(here, key=lambda p: p[1])[0]
-            right = min(there, key=lambda p: p[1])[0]
-            if any(n.tie_start for n, _ in here) or any(n.tie_stop for n, _ in there):
+        for earlier, later in zip(positions, positions[1:]):
+            left = min(earlier, key=lambda p: p[1])[0]
+            right = min(later, key=lambda p: p[1])[0]
+            if any(n.tie_start for n, _ in earlier) or any(n.tie_stop for n, _ in later):
                 continue
             gap = right.x - left.x
             if not (MIN_GAP * il <= gap <= MAX_GAP * il):

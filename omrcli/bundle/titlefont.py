@@ -20,7 +20,7 @@ _LINE_SPACING = 1.3
 
 @lru_cache(maxsize=1)
 def covered() -> frozenset[int]:
-    """Code points the font maps to a glyph (format 4 and 12 `cmap` subtables)."""
+    """Return the code points the font maps to a glyph (format 4 and 12 `cmap` subtables)."""
     data = FONT_PATH.read_bytes()
     tables = struct.unpack(">H", data[4:6])[0]
     cmap = None
@@ -81,7 +81,7 @@ def draws(text: str) -> bool:
     return all(ch.isspace() or ord(ch) in have for ch in text)
 
 
-def _lines(text: str, width: int, size: int, font) -> list[str]:
+def _lines(text: str, width: int, font) -> list[str]:
     """Break the title into lines no wider than `width`: at spaces, or between any two
     characters when a word alone is too wide (Hangul and kana need no spaces to break)."""
     lines: list[str] = []
@@ -113,7 +113,7 @@ def draw_title(image: np.ndarray, text: str, top: int, height: int, width: int, 
     smallest = min(10, size)
     while True:
         font = ImageFont.truetype(str(FONT_PATH), size)
-        lines = _lines(text, max(1, width), size, font)
+        lines = _lines(text, max(1, width), font)
         line_h = int(size * _LINE_SPACING)
         if (len(lines) <= 3 and line_h * len(lines) <= height - 16) or size <= smallest:
             break

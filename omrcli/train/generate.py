@@ -592,7 +592,7 @@ def read_native(path: Path) -> str | bytes | list[str]:
 
 
 def xml_text(raw: bytes) -> str:
-    """XML bytes as text, honouring a UTF-16 or UTF-8 byte-order mark; the declaration then says UTF-8."""
+    """Decode XML bytes by their UTF-16 or UTF-8 byte-order mark, and declare UTF-8 in the result."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = raw.decode("utf-16")
     else:
